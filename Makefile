@@ -1,0 +1,41 @@
+# ws6455 — everything a newcomer needs is `make demo` and `make test`.
+GO        ?= go
+FUZZTIME  ?= 20s
+BENCHTIME ?= 1s
+COUNT     ?= 6
+PKGS      := ./...
+
+.PHONY: all test race vet lint fuzz bench demo autobahn tidy-check
+
+all: test
+
+## test: what CI runs — vet, formatting, and every test under the race detector.
+test: lint race
+
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+## lint: gofmt and go vet must be clean.
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## fuzz: every fuzz target for FUZZTIME each (default 20s).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: in-process benchmarks (COUNT runs each, for benchstat).
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS)
+
+## demo: the example server on http://127.0.0.1:8080 (Ctrl-C to stop).
+demo:
+	$(GO) run ./examples/demo -addr 127.0.0.1:8080
