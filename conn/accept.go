@@ -1,0 +1,65 @@
+package conn
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ws6455/ws6455/handshake"
+)
+
+// AcceptOptions configures Accept. The zero value accepts a same-origin
+// (or non-browser) client with no subprotocol and no compression.
+type AcceptOptions struct {
+	// Subprotocols lists the subprotocols the server supports, in its order
+	// of preference; the first one the client also offers is chosen.
+	Subprotocols []string
+	// RequireSubprotocol refuses (400) clients that offer none of them.
+	RequireSubprotocol bool
+	// OriginPatterns lists further hosts whose pages may connect, as
+	// path.Match patterns ("*.example.com"). A browser request from another
+	// origin is refused with 403: this blocks cross-site WebSocket hijacking.
+	OriginPatterns []string
+	// InsecureSkipOriginCheck accepts every origin: for public services only.
+	InsecureSkipOriginCheck bool
+	// HTTPHeader holds extra headers for the 101 response.
+	HTTPHeader http.Header
+	// HandshakeTimeout bounds writing the 101 response (0: 10 s).
+	HandshakeTimeout time.Duration
+
+	// ReadLimit, CloseTimeout, PingInterval, PingTimeout and OnFrame are as
+	// in Options.
+	ReadLimit    int64
+	CloseTimeout time.Duration
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	OnFrame      FrameObserver
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection (server side).
+// On a bad request it writes the HTTP error itself (400, 403 or 426 with a
+// short reason) and returns the error; the handler must then just return.
+// The Conn lives on after the handler returns: http.Server does not track
+// it (see Group for graceful shutdown).
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	nc, br, res, err := handshake.Upgrade(w, r, &handshake.ServerOptions{
+		Subprotocols:            opts.Subprotocols,
+		RequireSubprotocol:      opts.RequireSubprotocol,
+		OriginPatterns:          opts.OriginPatterns,
+		InsecureSkipOriginCheck: opts.InsecureSkipOriginCheck,
+		Header:                  opts.HTTPHeader,
+		Timeout:                 opts.HandshakeTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return New(nc, br, false, res.Subprotocol, &Options{
+		ReadLimit:    opts.ReadLimit,
+		CloseTimeout: opts.CloseTimeout,
+		PingInterval: opts.PingInterval,
+		PingTimeout:  opts.PingTimeout,
+		OnFrame:      opts.OnFrame,
+	}), nil
+}

@@ -1,0 +1,264 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// CloseError is the error returned by reads once the peer has closed the
+// connection with a close frame. Code is CloseNoStatus (1005) when the
+// peer's close frame carried no code. Use errors.As to get it:
+//
+//	var ce conn.CloseError
+//	if errors.As(err, &ce) && ce.Code == wsframe.CloseNormal { ... }
+type CloseError struct {
+	Code   wsframe.CloseCode
+	Reason string
+}
+
+// Error returns a description with the code and reason.
+func (e CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("conn: peer closed the connection: %d (%v)", uint16(e.Code), e.Code)
+	}
+	return fmt.Sprintf("conn: peer closed the connection: %d (%v): %q", uint16(e.Code), e.Code, e.Reason)
+}
+
+// CloseCode returns the close code that describes how err ended a
+// connection: the peer's code for a CloseError, the code this side sent for
+// a protocol error it detected (1002, 1007, 1009, ...), CloseAbnormal (1006)
+// for a connection lost without a close frame, and 0 for nil or for errors
+// that did not end the connection (such as a read whose context expired
+// while waiting for a message).
+func CloseCode(err error) wsframe.CloseCode {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return 0
+	}
+	var ce CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	var fe *wsframe.Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return wsframe.CloseAbnormal
+}
+
+var errCloseTimeout = errors.New("conn: close handshake timed out")
+
+// Close runs the close handshake: it sends a close frame with code and
+// reason, waits (at most the close timeout) for the peer's close frame, and
+// closes the TCP connection (a client first waits, briefly, for the server
+// to close it, as RFC 6455 §7.1.1 asks). It returns nil when the peer
+// answered. Close may be called from any goroutine, and more than once.
+//
+// If another goroutine is reading, that goroutine receives the peer's close
+// frame (its read returns a CloseError); otherwise Close reads, discarding
+// any data messages that arrive before the peer's close frame.
+func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
+	if err := c.writeCloseFrame(code, reason); err != nil {
+		if !errors.Is(err, errCloseSent) {
+			c.closeTCP()
+			return err
+		}
+		select {
+		case <-c.closed:
+			return ErrClosed
+		default: // a close handshake is under way: wait for it too
+		}
+	}
+	timer := time.NewTimer(c.opts.CloseTimeout)
+	defer timer.Stop()
+	select {
+	case <-c.closed:
+	case <-c.closeRcvd:
+		// The reading goroutine finishes the handshake (closes TCP).
+		select {
+		case <-c.closed:
+		case <-timer.C:
+			c.closeTCP()
+		}
+	case c.readMu <- struct{}{}:
+		c.drainUntilClosed()
+		c.rd.buf.close()
+		unlock(c.readMu)
+		c.closeTCP()
+	case <-timer.C:
+		c.closeTCP()
+	}
+	select {
+	case <-c.closeRcvd:
+		return nil
+	default:
+		return errCloseTimeout
+	}
+}
+
+// CloseNow closes the TCP connection at once, without a close handshake.
+func (c *Conn) CloseNow() error {
+	c.setErr(ErrClosed)
+	c.closeTCP()
+	return nil
+}
+
+var errCloseSent = errors.New("conn: close frame already sent")
+
+// writeCloseFrame sends a close frame, once. Invalid codes or reasons are
+// replaced rather than refused: a close must always be possible.
+func (c *Conn) writeCloseFrame(code wsframe.CloseCode, reason string) error {
+	if c.closeSent.Swap(true) {
+		return errCloseSent
+	}
+	var b [2 + 123]byte
+	p, err := wsframe.AppendClosePayload(b[:0], code, reason)
+	if err != nil {
+		if !code.ValidOnWire() && code != wsframe.CloseNoStatus && code != 0 {
+			return fmt.Errorf("conn: %v cannot be sent: %w", code, err)
+		}
+		// The reason is too long or not UTF-8: send the code alone.
+		p, err = wsframe.AppendClosePayload(b[:0], code, "")
+		if err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	defer cancel()
+	// Bypass the closeSent check in writeFrame: this is the close frame.
+	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
+}
+
+// gotClose handles the peer's close frame, read by the holder of readMu.
+func (c *Conn) gotClose(p []byte) error {
+	code, reason, err := wsframe.ParseClosePayload(p)
+	if err != nil {
+		return c.failRead(err)
+	}
+	ce := CloseError{Code: code, Reason: reason}
+	c.notePeerClose(ce)
+	if !c.closeSent.Load() {
+		echo := code
+		if echo == wsframe.CloseNoStatus {
+			echo = wsframe.CloseNormal
+		}
+		c.writeCloseFrame(echo, "")
+	}
+	err = c.setErr(ce)
+	c.finishAfterClose()
+	return err
+}
+
+// notePeerClose records the peer's close frame and wakes Close.
+func (c *Conn) notePeerClose(ce CloseError) {
+	c.closeRcvdMu.Lock()
+	defer c.closeRcvdMu.Unlock()
+	select {
+	case <-c.closeRcvd:
+		return
+	default:
+	}
+	c.peerClose = &ce
+	close(c.closeRcvd)
+}
+
+// finishAfterClose ends the connection once both close frames have been
+// exchanged: the server closes TCP at once; the client gives the server
+// the close timeout to do it first. The caller holds readMu.
+func (c *Conn) finishAfterClose() {
+	if c.client {
+		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		var sink [512]byte
+		for {
+			if _, err := c.rd.buf.read(sink[:]); err != nil {
+				break
+			}
+		}
+	}
+	c.rd.buf.close()
+	c.closeTCP()
+}
+
+// maxDrain is the most payload drainUntilClosed skips in one frame while
+// waiting for the peer's close frame.
+const maxDrain = 1 << 20
+
+// drainUntilClosed reads and discards frames until the peer's close frame
+// (then finishes the connection), an error, or the close timeout. It is
+// used after this side sent a close frame, by the holder of readMu.
+func (c *Conn) drainUntilClosed() {
+	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+	b := &c.rd.buf
+	skip := c.rd.frameLeft
+	c.rd.frameLeft = 0
+	for {
+		if skip > maxDrain {
+			return // not worth waiting for: the peer is sending too much
+		}
+		for skip > 0 {
+			if err := b.need(1); err != nil {
+				return
+			}
+			n := int(min(skip, int64(len(b.buffered()))))
+			b.discard(n)
+			skip -= int64(n)
+		}
+		if err := b.need(2); err != nil {
+			return
+		}
+		h, n, err := wsframe.ParseHeader(b.buffered())
+		if err == wsframe.ErrShortHeader {
+			if b.need(n) != nil {
+				return
+			}
+			h, n, err = wsframe.ParseHeader(b.buffered())
+		}
+		if err != nil {
+			return
+		}
+		b.discard(n)
+		if h.Opcode != wsframe.OpClose {
+			skip = h.Length
+			continue
+		}
+		if h.Length > wsframe.MaxControlPayload || b.need(int(h.Length)) != nil {
+			return
+		}
+		p := c.rd.ctl[:h.Length]
+		copy(p, b.buffered())
+		b.discard(int(h.Length))
+		if h.Masked {
+			wsframe.Mask(h.Mask, 0, p)
+		}
+		if c.opts.OnFrame != nil {
+			c.opts.OnFrame(Inbound, h, p)
+		}
+		code, reason, err := wsframe.ParseClosePayload(p)
+		if err != nil {
+			code, reason = wsframe.CloseProtocolError, ""
+		}
+		c.notePeerClose(CloseError{Code: code, Reason: reason})
+		c.setErr(CloseError{Code: code, Reason: reason})
+		c.finishAfterClose()
+		return
+	}
+}
+
+// closeTCP closes the network connection and marks the Conn finished.
+func (c *Conn) closeTCP() {
+	c.closeOnce.Do(func() {
+		c.setErr(ErrClosed)
+		c.nc.Close()
+		c.errMu.Lock()
+		close(c.closed)
+		f := c.onCloseFn
+		c.errMu.Unlock()
+		c.stopKeepalive()
+		if f != nil {
+			f()
+		}
+	})
+}

@@ -1,0 +1,277 @@
+package conn
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// MessageType is the type of a data message: text (UTF-8) or binary.
+type MessageType int
+
+// The two data message types. Their values are the frame opcodes.
+const (
+	MessageText   MessageType = MessageType(wsframe.OpText)
+	MessageBinary MessageType = MessageType(wsframe.OpBinary)
+)
+
+// String returns "text", "binary" or "MessageType(n)".
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// DefaultReadLimit is the largest message a Conn accepts unless SetReadLimit
+// or the options say otherwise: 1 MiB. It bounds the memory a peer can make
+// one connection hold; raise it for applications that need bigger messages.
+const DefaultReadLimit = 1 << 20
+
+// DefaultCloseTimeout bounds each wait of the close handshake when the
+// options do not say otherwise.
+const DefaultCloseTimeout = 5 * time.Second
+
+// Direction says which way a frame travelled, for a FrameObserver.
+type Direction uint8
+
+// Frame directions.
+const (
+	Inbound  Direction = iota // received from the peer
+	Outbound                  // sent to the peer
+)
+
+// String returns "in" or "out".
+func (d Direction) String() string {
+	if d == Inbound {
+		return "in"
+	}
+	return "out"
+}
+
+// A FrameObserver is told about every frame a Conn sends or receives, for
+// tracing and for studying the protocol. The header is as on the wire
+// (Length is the payload length). payload is the unmasked payload when the
+// whole frame is in memory at that moment (always for control frames and for
+// sent frames; nil for received data frames, which are streamed). It must
+// not be retained or modified, and the observer must not block: it runs on
+// the reading or writing goroutine.
+type FrameObserver func(dir Direction, h wsframe.Header, payload []byte)
+
+// Options configures a Conn. The zero value is ready to use; AcceptOptions
+// and DialOptions carry the same fields for the two usual ways to make one.
+type Options struct {
+	// ReadLimit is the largest message accepted, in bytes, counted over all
+	// fragments (after decompression). 0 means DefaultReadLimit; negative
+	// means no limit (not recommended).
+	ReadLimit int64
+	// CloseTimeout bounds each wait of the close handshake (for the peer's
+	// close frame, then for the TCP close). 0 means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// PingInterval, when positive, makes the Conn send a ping after this much
+	// time without receiving anything. If no frame arrives within PingTimeout
+	// (default: PingInterval) after that, the connection is closed with 1001.
+	// Keepalive needs a goroutine that reads (as every Conn does).
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// OnFrame, when set, observes every frame. It costs nothing when nil.
+	OnFrame FrameObserver
+}
+
+// Conn is a WebSocket connection. It is created by Accept (server), Dial
+// (client) or New (over a connection whose handshake is done).
+//
+// Writes (Write, Writer, Ping, Close) are safe to call from many goroutines:
+// messages go out one at a time and frames are never interleaved. Reads
+// (Read, ReadInto, Reader) must come from one goroutine at a time, and some
+// goroutine must be reading for the Conn to answer pings, see pongs and
+// complete a close handshake started by the peer.
+type Conn struct {
+	nc     net.Conn
+	client bool
+	sub    string
+	opts   Options
+	limit  atomic.Int64
+
+	rd reader // read side state, used by the reading goroutine
+	wr writer // write side state
+
+	// readMu is held by whoever reads frames (the reading goroutine, or Close
+	// when no goroutine reads). A channel so that waits can be cancelled.
+	readMu chan struct{}
+
+	// Close state.
+	closeOnce   sync.Once
+	closed      chan struct{} // closed when the Conn is finished
+	closeSent   atomic.Bool   // a close frame was written
+	closeRcvd   chan struct{} // closed when the peer's close frame arrived
+	closeRcvdMu sync.Mutex
+	peerClose   *CloseError // set before closeRcvd is closed
+	errMu       sync.Mutex
+	err         error // first terminal error, returned by later calls
+
+	onCloseFn func() // called once the connection has ended
+
+	// Ping state.
+	pingMu      sync.Mutex
+	pings       map[[4]byte]chan struct{}
+	pingCounter uint32
+	keepalive   *time.Timer
+	lastRead    atomic.Int64 // unix nanos of the last frame received, for keepalive
+}
+
+// New makes a Conn over nc, whose opening handshake has already been done.
+// br, when not nil, holds bytes that were read from nc after the handshake
+// (for example the hijacked reader of net/http); they are read first, and
+// the reader is not used again once drained. client selects the role: a
+// client masks what it sends and requires unmasked frames from the server.
+// subprotocol is the negotiated subprotocol, reported by Subprotocol.
+func New(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, opts *Options) *Conn {
+	c := &Conn{
+		nc:        nc,
+		client:    client,
+		sub:       subprotocol,
+		readMu:    make(chan struct{}, 1),
+		closed:    make(chan struct{}),
+		closeRcvd: make(chan struct{}),
+	}
+	if opts != nil {
+		c.opts = *opts
+	}
+	switch {
+	case c.opts.ReadLimit == 0:
+		c.limit.Store(DefaultReadLimit)
+	case c.opts.ReadLimit < 0:
+		c.limit.Store(0)
+	default:
+		c.limit.Store(c.opts.ReadLimit)
+	}
+	if c.opts.CloseTimeout <= 0 {
+		c.opts.CloseTimeout = DefaultCloseTimeout
+	}
+	c.rd.init(nc, br)
+	c.wr.init(c)
+	if c.opts.PingInterval > 0 {
+		c.startKeepalive()
+	}
+	return c
+}
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.sub }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// NetConn returns the underlying connection. Reading from or writing to it
+// directly corrupts the WebSocket stream; it is meant for inspection (for
+// example TLS state) and for setting socket options.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// SetReadLimit sets the largest message accepted, in bytes, over all its
+// fragments. A larger message fails the connection with 1009 (message too
+// big) before its payload is read. n <= 0 removes the limit.
+func (c *Conn) SetReadLimit(n int64) {
+	if n < 0 {
+		n = 0
+	}
+	c.limit.Store(n)
+}
+
+// Done returns a channel that is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// setErr records the first terminal error; it returns the recorded one.
+func (c *Conn) setErr(err error) error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+	return c.err
+}
+
+func (c *Conn) getErr() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+// lock acquires a channel lock, giving up when ctx is done or the Conn ends.
+func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
+	select {
+	case mu <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-closed:
+		return net.ErrClosed
+	}
+}
+
+func unlock(mu chan struct{}) { <-mu }
+
+// watchCtx arranges for ctx's deadline and cancellation to interrupt I/O on
+// the connection through setDeadline. The returned stop function undoes
+// it and reports whether ctx interrupted the I/O. It allocates nothing for
+// contexts that can never be cancelled.
+func watchCtx(ctx context.Context, setDeadline func(time.Time) error) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		setDeadline(dl)
+	}
+	var fired atomic.Bool
+	after := context.AfterFunc(ctx, func() {
+		fired.Store(true)
+		setDeadline(aLongTimeAgo)
+	})
+	return func() bool {
+		after()
+		setDeadline(time.Time{})
+		return fired.Load() || ctx.Err() != nil
+	}
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// isTimeout reports whether err is a deadline expiry.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// onClose registers f to run once the connection has ended (or at once if
+// it already has). One callback per Conn: it is used by Group.
+func (c *Conn) onClose(f func()) {
+	c.errMu.Lock()
+	select {
+	case <-c.closed:
+		c.errMu.Unlock()
+		f()
+		return
+	default:
+	}
+	c.onCloseFn = f
+	c.errMu.Unlock()
+}

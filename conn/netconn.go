@@ -1,0 +1,158 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// NetConn returns a net.Conn that carries a byte stream over c: each Write
+// sends one message of type typ, and Read returns the payloads of the
+// messages received, one after the other, as a continuous stream. A
+// message of the other type fails the read. Read returns io.EOF once the
+// peer has closed with 1000 (normal) or 1001 (going away). Close runs the
+// close handshake with 1000. Deadlines work as net.Conn says: an expired
+// deadline fails the call with an error whose Timeout method reports true,
+// and the connection stays usable.
+//
+// ctx bounds the life of the returned net.Conn: when it ends, the
+// connection is closed.
+func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
+	nc := &netConn{c: c, typ: typ, ctx: ctx}
+	if ctx.Done() != nil {
+		nc.stop = context.AfterFunc(ctx, func() { c.CloseNow() })
+	}
+	return nc
+}
+
+type netConn struct {
+	c    *Conn
+	typ  MessageType
+	ctx  context.Context
+	stop func() bool
+
+	mu            sync.Mutex
+	readDeadline  time.Time
+	writeDeadline time.Time
+	eof           bool // the peer closed normally
+}
+
+// Deadlines are set on the underlying connection directly, so that a new
+// deadline also reaches a call already blocked in it.
+
+// timeoutErr is what a call past its deadline returns.
+func timeoutErr(op string) error {
+	return &net.OpError{Op: op, Net: "websocket", Err: os.ErrDeadlineExceeded}
+}
+
+func (nc *netConn) Read(p []byte) (int, error) {
+	nc.mu.Lock()
+	dl, eof := nc.readDeadline, nc.eof
+	nc.mu.Unlock()
+	if eof {
+		return 0, io.EOF
+	}
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return 0, timeoutErr("read")
+	}
+	c := nc.c
+	ctx := context.Background()
+	if err := lock(ctx, c.readMu, c.closed); err != nil {
+		return 0, nc.readErr(c.readLockErr(err))
+	}
+	defer unlock(c.readMu)
+	for {
+		if !c.rd.inMessage {
+			typ, err := c.beginMessage(ctx)
+			if err != nil {
+				return 0, nc.readErr(err)
+			}
+			if typ != nc.typ {
+				return 0, c.failRead(&wsframe.Error{Code: wsframe.CloseUnsupportedData, Reason: fmt.Sprintf("expected %v messages", nc.typ)})
+			}
+		}
+		n, err := c.readMessage(p)
+		if err == io.EOF {
+			if n > 0 || len(p) == 0 {
+				return n, nil
+			}
+			continue // an empty message: go on to the next
+		}
+		if err != nil {
+			return n, nc.readErr(err)
+		}
+		return n, nil
+	}
+}
+
+func (nc *netConn) readErr(err error) error {
+	var ce CloseError
+	if errors.As(err, &ce) && (ce.Code == wsframe.CloseNormal || ce.Code == wsframe.CloseGoingAway) {
+		nc.mu.Lock()
+		nc.eof = true
+		nc.mu.Unlock()
+		return io.EOF
+	}
+	if isTimeout(err) {
+		return timeoutErr("read")
+	}
+	return err
+}
+
+func (nc *netConn) Write(p []byte) (int, error) {
+	nc.mu.Lock()
+	dl := nc.writeDeadline
+	nc.mu.Unlock()
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return 0, timeoutErr("write")
+	}
+	if err := nc.c.Write(context.Background(), nc.typ, p); err != nil {
+		if isTimeout(err) {
+			return 0, timeoutErr("write")
+		}
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (nc *netConn) Close() error {
+	if nc.stop != nil {
+		nc.stop()
+	}
+	err := nc.c.Close(wsframe.CloseNormal, "")
+	if errors.Is(err, errCloseSent) || errors.Is(err, errCloseTimeout) {
+		return nil
+	}
+	return err
+}
+
+func (nc *netConn) LocalAddr() net.Addr  { return nc.c.LocalAddr() }
+func (nc *netConn) RemoteAddr() net.Addr { return nc.c.RemoteAddr() }
+
+func (nc *netConn) SetDeadline(t time.Time) error {
+	nc.mu.Lock()
+	nc.readDeadline, nc.writeDeadline = t, t
+	nc.mu.Unlock()
+	return nc.c.nc.SetDeadline(t)
+}
+
+func (nc *netConn) SetReadDeadline(t time.Time) error {
+	nc.mu.Lock()
+	nc.readDeadline = t
+	nc.mu.Unlock()
+	return nc.c.nc.SetReadDeadline(t)
+}
+
+func (nc *netConn) SetWriteDeadline(t time.Time) error {
+	nc.mu.Lock()
+	nc.writeDeadline = t
+	nc.mu.Unlock()
+	return nc.c.nc.SetWriteDeadline(t)
+}

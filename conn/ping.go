@@ -1,0 +1,104 @@
+package conn
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// Ping sends a ping and waits for the pong that answers it, or for ctx to
+// end. Another goroutine must be reading: pongs are seen by reads. Pings
+// may be sent while a message is being streamed.
+func (c *Conn) Ping(ctx context.Context) error {
+	var p [4]byte
+	ch := make(chan struct{})
+	c.pingMu.Lock()
+	c.pingCounter++
+	binary.BigEndian.PutUint32(p[:], c.pingCounter)
+	if c.pings == nil {
+		c.pings = make(map[[4]byte]chan struct{})
+	}
+	c.pings[p] = ch
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pings, p)
+		c.pingMu.Unlock()
+	}()
+	if err := c.wr.writeControl(ctx, wsframe.OpPing, p[:]); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		if err := c.getErr(); err != nil {
+			return err
+		}
+		return ErrClosed
+	}
+}
+
+// gotPong wakes the Ping waiting for this payload; other pongs are ignored.
+func (c *Conn) gotPong(p []byte) {
+	if len(p) != 4 {
+		return
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if ch, ok := c.pings[[4]byte(p)]; ok {
+		close(ch)
+		delete(c.pings, [4]byte(p))
+	}
+}
+
+// startKeepalive arms the keepalive timer. A timer, not a goroutine: an
+// idle connection costs no stack for it.
+func (c *Conn) startKeepalive() {
+	if c.opts.PingTimeout <= 0 {
+		c.opts.PingTimeout = c.opts.PingInterval
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.pingMu.Lock()
+	c.keepalive = time.AfterFunc(c.opts.PingInterval, c.keepaliveTick)
+	c.pingMu.Unlock()
+}
+
+func (c *Conn) stopKeepalive() {
+	c.pingMu.Lock()
+	if c.keepalive != nil {
+		c.keepalive.Stop()
+	}
+	c.pingMu.Unlock()
+}
+
+// keepaliveTick runs when nothing has been received for a while: it pings,
+// and closes the connection if the pong does not come in time.
+func (c *Conn) keepaliveTick() {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	idle := time.Since(time.Unix(0, c.lastRead.Load()))
+	if wait := c.opts.PingInterval - idle; wait > 0 {
+		c.pingMu.Lock()
+		c.keepalive.Reset(wait)
+		c.pingMu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PingTimeout)
+	err := c.Ping(ctx)
+	cancel()
+	if err != nil {
+		c.Close(wsframe.CloseGoingAway, "keepalive timeout")
+		return
+	}
+	c.pingMu.Lock()
+	c.keepalive.Reset(c.opts.PingInterval)
+	c.pingMu.Unlock()
+}

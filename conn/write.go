@@ -1,0 +1,248 @@
+package conn
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// writeBufSize is the size of the pooled buffer used to mask client frames,
+// to send small frames in one write on connections without writev (TLS),
+// and to collect the fragments of a streamed message.
+const writeBufSize = 16 << 10
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
+
+// ErrClosed is wrapped by errors of calls made after the connection (or
+// its sending side, once a close frame went out) was closed. It matches
+// net.ErrClosed with errors.Is.
+var ErrClosed = fmt.Errorf("conn: %w", net.ErrClosed)
+
+// writer is the write side of a Conn.
+type writer struct {
+	c       *Conn
+	msgMu   chan struct{} // held while one data message is being sent
+	frameMu chan struct{} // held while one frame is being written
+	writev  bool          // the connection does vectored writes in one call
+	hdr     [wsframe.MaxHeaderSize]byte
+	vec     [2][]byte
+	bufs    net.Buffers
+	rng     *rand.ChaCha8 // mask keys, client side only
+}
+
+func (w *writer) init(c *Conn) {
+	w.c = c
+	w.msgMu = make(chan struct{}, 1)
+	w.frameMu = make(chan struct{}, 1)
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		w.writev = true
+	}
+	if c.client {
+		var seed [32]byte
+		crand.Read(seed[:])
+		w.rng = rand.NewChaCha8(seed)
+	}
+}
+
+// Write sends a whole message as one frame. It is safe to call from many
+// goroutines; messages go out one at a time. ctx bounds the wait for the
+// connection and the write itself; a write cut short by ctx leaves a broken
+// frame on the wire, so the connection is closed.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("conn: cannot write a message of type %v", typ)
+	}
+	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+		return c.writeLockErr(err)
+	}
+	defer unlock(c.wr.msgMu)
+	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}, p)
+}
+
+func (c *Conn) writeLockErr(err error) error {
+	if err == net.ErrClosed {
+		return ErrClosed
+	}
+	return err
+}
+
+// writeControl sends a control frame; it may go out between the frames of
+// a message being streamed.
+func (w *writer) writeControl(ctx context.Context, op wsframe.Opcode, p []byte) error {
+	return w.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: op}, p)
+}
+
+// writeFrame writes one frame with payload p, masking it on the client
+// side. The caller holds msgMu for data frames.
+func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) error {
+	return w.locked(ctx, h.Opcode == wsframe.OpClose, func() error {
+		h.Length = int64(len(p))
+		if w.c.client {
+			h.Masked = true
+			k := w.rng.Uint64()
+			h.Mask = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+		}
+		if w.c.opts.OnFrame != nil {
+			w.c.opts.OnFrame(Outbound, h, p)
+		}
+		return w.write(h, p)
+	})
+}
+
+// locked runs write, which puts one frame on the wire, holding frameMu and
+// under ctx. Once a close frame went out only another close may follow. A
+// failed write leaves a partial frame behind, so it ends the connection.
+func (w *writer) locked(ctx context.Context, isClose bool, write func() error) error {
+	c := w.c
+	if err := lock(ctx, w.frameMu, c.closed); err != nil {
+		return c.writeLockErr(err)
+	}
+	defer unlock(w.frameMu)
+	if c.closeSent.Load() && !isClose {
+		return ErrClosed
+	}
+	stop := watchCtx(ctx, c.nc.SetWriteDeadline)
+	err := write()
+	if stop != nil && stop() && err != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		err = c.setErr(fmt.Errorf("conn: write failed: %w", err))
+		c.closeTCP()
+	}
+	return err
+}
+
+// write puts header and payload on the wire, in one system call where the
+// connection allows it.
+func (w *writer) write(h wsframe.Header, p []byte) error {
+	nc := w.c.nc
+	hdr := wsframe.AppendHeader(w.hdr[:0], h)
+	if !h.Masked && w.writev {
+		w.vec[0], w.vec[1] = hdr, p
+		w.bufs = w.vec[:]
+		_, err := w.bufs.WriteTo(nc)
+		w.vec[1] = nil
+		return err
+	}
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	buf := append((*bp)[:0], hdr...)
+	pos := 0
+	for {
+		n := copy(buf[len(buf):cap(buf)], p)
+		chunk := buf[len(buf) : len(buf)+n]
+		if h.Masked {
+			pos = wsframe.Mask(h.Mask, pos, chunk)
+		}
+		buf = buf[:len(buf)+n]
+		p = p[n:]
+		if _, err := nc.Write(buf); err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		buf = buf[:0]
+	}
+}
+
+// Writer returns a writer for one message of the given type, sent as the
+// caller writes: each time its buffer fills, a frame (a fragment of the
+// message) goes out. Close sends the last frame and must be called; until
+// then no other message can be sent (control frames can). ctx bounds every
+// frame written.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != MessageText && typ != MessageBinary {
+		return nil, fmt.Errorf("conn: cannot write a message of type %v", typ)
+	}
+	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+		return nil, c.writeLockErr(err)
+	}
+	bp := writeBufPool.Get().(*[]byte)
+	return &messageWriter{c: c, ctx: ctx, op: wsframe.Opcode(typ), bp: bp, buf: (*bp)[:0]}, nil
+}
+
+// messageWriter streams one message as fragments.
+type messageWriter struct {
+	c      *Conn
+	ctx    context.Context
+	op     wsframe.Opcode // opcode of the next frame: the type, then continuation
+	bp     *[]byte
+	buf    []byte
+	closed bool
+}
+
+var errWriterClosed = errors.New("conn: write to a closed message writer")
+
+// Write buffers p, sending full buffers as fragments.
+func (m *messageWriter) Write(p []byte) (int, error) {
+	if m.closed {
+		return 0, errWriterClosed
+	}
+	n := 0
+	for len(p) > 0 {
+		if len(m.buf) == cap(m.buf) {
+			if err := m.flush(false); err != nil {
+				return n, err
+			}
+		}
+		k := copy(m.buf[len(m.buf):cap(m.buf)], p)
+		m.buf = m.buf[:len(m.buf)+k]
+		p = p[k:]
+		n += k
+	}
+	return n, nil
+}
+
+// ReadFrom sends what r yields, to let io.Copy skip its own buffer.
+func (m *messageWriter) ReadFrom(r io.Reader) (int64, error) {
+	if m.closed {
+		return 0, errWriterClosed
+	}
+	var total int64
+	for {
+		if len(m.buf) == cap(m.buf) {
+			if err := m.flush(false); err != nil {
+				return total, err
+			}
+		}
+		n, err := r.Read(m.buf[len(m.buf):cap(m.buf)])
+		m.buf = m.buf[:len(m.buf)+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (m *messageWriter) flush(fin bool) error {
+	err := m.c.wr.writeFrame(m.ctx, wsframe.Header{Fin: fin, Opcode: m.op}, m.buf)
+	m.op = wsframe.OpContinuation
+	m.buf = m.buf[:0]
+	return err
+}
+
+// Close sends the final frame of the message and lets the next message go.
+func (m *messageWriter) Close() error {
+	if m.closed {
+		return errWriterClosed
+	}
+	m.closed = true
+	err := m.flush(true)
+	writeBufPool.Put(m.bp)
+	m.bp, m.buf = nil, nil
+	unlock(m.c.wr.msgMu)
+	return err
+}
