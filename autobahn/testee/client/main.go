@@ -1,0 +1,97 @@
+// Command client is the Autobahn testee client, for the suite's
+// fuzzingserver mode: it asks the suite how many cases there are, runs each
+// one (echoing every message the suite sends), then asks the suite to write
+// its reports.
+//
+//	go run ./autobahn/testee/client -url ws://127.0.0.1:9001 -agent ws6455
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ws6455/ws6455/autobahn/testee"
+	"github.com/ws6455/ws6455/conn"
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+func main() {
+	base := flag.String("url", "ws://127.0.0.1:9001", "the suite's WebSocket URL")
+	agent := flag.String("agent", "ws6455", "agent name in the reports")
+	flag.Parse()
+	if err := run(context.Background(), *base, *agent, log.New(os.Stderr, "", 0)); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run drives the whole suite against this client.
+func run(ctx context.Context, base, agent string, logger *log.Logger) error {
+	n, err := caseCount(ctx, base)
+	if err != nil {
+		return fmt.Errorf("getCaseCount: %w", err)
+	}
+	logger.Printf("%d cases", n)
+	for i := 1; i <= n; i++ {
+		u := base + "/runCase?case=" + strconv.Itoa(i) + "&agent=" + url.QueryEscape(agent)
+		if err := runCase(ctx, u); err != nil {
+			logger.Printf("case %d: %v", i, err)
+		}
+	}
+	c, _, err := conn.Dial(ctx, base+"/updateReports?agent="+url.QueryEscape(agent), nil)
+	if err != nil {
+		return fmt.Errorf("updateReports: %w", err)
+	}
+	defer c.CloseNow()
+	// The suite closes once the reports are written.
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			if conn.CloseCode(err) == wsframe.CloseNormal {
+				return nil
+			}
+			return fmt.Errorf("updateReports: %w", err)
+		}
+	}
+}
+
+// caseCount reads the number of cases, sent by the suite as a text message.
+func caseCount(ctx context.Context, base string) (int, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, _, err := conn.Dial(dctx, base+"/getCaseCount", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseNow()
+	_, msg, err := c.Read(dctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(msg)))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad case count %q", msg)
+	}
+	c.Close(wsframe.CloseNormal, "")
+	return n, nil
+}
+
+// runCase connects to one case and echoes until the suite closes. Errors
+// that the case provokes on purpose end the case; they are not failures of
+// the run.
+func runCase(ctx context.Context, u string) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, _, err := conn.Dial(dctx, u, &conn.DialOptions{ReadLimit: testee.ReadLimit})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	testee.Echo(ctx, c)
+	return nil
+}

@@ -1,0 +1,40 @@
+// Command server is the Autobahn testee server: it accepts WebSocket
+// connections on any path and echoes every message back with its type,
+// which is what the suite's fuzzingclient mode tests.
+//
+//	go run ./autobahn/testee/server -addr 127.0.0.1:9001
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/ws6455/ws6455/autobahn/testee"
+	"github.com/ws6455/ws6455/conn"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
+	flag.Parse()
+	log.Printf("autobahn testee server on ws://%s", *addr)
+	srv := &http.Server{Addr: *addr, Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
+
+// Handler returns the echo handler, for tests and for the built-in suite.
+func Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, &conn.AcceptOptions{
+			InsecureSkipOriginCheck: true,
+			ReadLimit:               testee.ReadLimit,
+		})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		testee.Echo(context.Background(), c)
+	})
+}
