@@ -26,6 +26,12 @@ type AcceptOptions struct {
 	// HandshakeTimeout bounds writing the 101 response (0: 10 s).
 	HandshakeTimeout time.Duration
 
+	// Compression turns on permessage-deflate (off by default).
+	// CompressionLevel and CompressionThreshold are as in Options.
+	Compression          CompressionMode
+	CompressionLevel     int
+	CompressionThreshold int
+
 	// ReadLimit, CloseTimeout, PingInterval, PingTimeout and OnFrame are as
 	// in Options.
 	ReadLimit    int64
@@ -44,7 +50,20 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
+	var deflate *handshake.DeflateParams
+	var negotiate func([]handshake.Extension) ([]handshake.Extension, error)
+	if opts.Compression != CompressionDisabled {
+		negotiate = func(offers []handshake.Extension) ([]handshake.Extension, error) {
+			ext, params, ok := serverDeflate(opts.Compression, offers)
+			if !ok {
+				return nil, nil
+			}
+			deflate = &params
+			return []handshake.Extension{ext}, nil
+		}
+	}
 	nc, br, res, err := handshake.Upgrade(w, r, &handshake.ServerOptions{
+		NegotiateExtensions:     negotiate,
 		Subprotocols:            opts.Subprotocols,
 		RequireSubprotocol:      opts.RequireSubprotocol,
 		OriginPatterns:          opts.OriginPatterns,
@@ -61,5 +80,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		PingInterval: opts.PingInterval,
 		PingTimeout:  opts.PingTimeout,
 		OnFrame:      opts.OnFrame,
+
+		Deflate:              deflate,
+		CompressionLevel:     opts.CompressionLevel,
+		CompressionThreshold: opts.CompressionThreshold,
 	}), nil
 }

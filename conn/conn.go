@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ws6455/ws6455/handshake"
 	"github.com/ws6455/ws6455/wsframe"
 )
 
@@ -86,6 +87,17 @@ type Options struct {
 	PingTimeout  time.Duration
 	// OnFrame, when set, observes every frame. It costs nothing when nil.
 	OnFrame FrameObserver
+
+	// Deflate, when not nil, turns on permessage-deflate with the
+	// parameters of the handshake's response (Accept and Dial set it from
+	// the negotiation; set it yourself after a handshake of your own).
+	Deflate *handshake.DeflateParams
+	// CompressionLevel is the compress/flate level for compressed messages;
+	// 0 means flate.BestSpeed.
+	CompressionLevel int
+	// CompressionThreshold: messages shorter than this many bytes are sent
+	// uncompressed. 0 means DefaultCompressionThreshold.
+	CompressionThreshold int
 }
 
 // Conn is a WebSocket connection. It is created by Accept (server), Dial
@@ -161,6 +173,11 @@ func New(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, opts *O
 	}
 	c.rd.init(nc, br)
 	c.wr.init(c)
+	if p := c.opts.Deflate; p != nil {
+		cfg := newDeflateConfig(*p, client, c.opts.CompressionLevel, c.opts.CompressionThreshold)
+		c.rd.inflate = &decompressor{takeover: cfg.readTakeover}
+		c.wr.comp = &compressor{cfg: cfg}
+	}
 	if c.opts.PingInterval > 0 {
 		c.startKeepalive()
 	}
@@ -229,13 +246,17 @@ func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
 
 func unlock(mu chan struct{}) { <-mu }
 
-// watchCtx arranges for ctx's deadline and cancellation to interrupt I/O on
-// the connection through setDeadline. The returned stop function undoes
-// it and reports whether ctx interrupted the I/O. It allocates nothing for
-// contexts that can never be cancelled.
-func watchCtx(ctx context.Context, setDeadline func(time.Time) error) (stop func() bool) {
+// watchCtx arranges for ctx's deadline and cancellation to interrupt the
+// reads (read true) or writes of nc. The returned stop function undoes it
+// and reports whether ctx interrupted the I/O. It allocates nothing, and
+// returns nil, for contexts that can never be cancelled.
+func watchCtx(ctx context.Context, nc net.Conn, read bool) (stop func() bool) {
 	if ctx.Done() == nil {
 		return nil
+	}
+	setDeadline := nc.SetWriteDeadline
+	if read {
+		setDeadline = nc.SetReadDeadline
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		setDeadline(dl)

@@ -28,6 +28,12 @@ type DialOptions struct {
 	// NetDialContext dials the TCP connection; nil means a net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// Compression turns on permessage-deflate (off by default).
+	// CompressionLevel and CompressionThreshold are as in Options.
+	Compression          CompressionMode
+	CompressionLevel     int
+	CompressionThreshold int
+
 	// ReadLimit, CloseTimeout, PingInterval, PingTimeout and OnFrame are as
 	// in Options.
 	ReadLimit    int64
@@ -46,15 +52,30 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if opts == nil {
 		opts = &DialOptions{}
 	}
+	var offers []handshake.Extension
+	var check func(offered, accepted []handshake.Extension) error
+	if opts.Compression != CompressionDisabled {
+		offers = []handshake.Extension{clientDeflateOffer(opts.Compression)}
+		check = func(_, accepted []handshake.Extension) error {
+			_, _, err := clientDeflateResponse(accepted)
+			return err
+		}
+	}
 	nc, br, resp, res, err := handshake.Dial(ctx, rawURL, &handshake.ClientOptions{
-		Header:         opts.HTTPHeader,
-		Subprotocols:   opts.Subprotocols,
-		TLSConfig:      opts.TLSConfig,
-		Proxy:          opts.Proxy,
-		NetDialContext: opts.NetDialContext,
+		Extensions:      offers,
+		CheckExtensions: check,
+		Header:          opts.HTTPHeader,
+		Subprotocols:    opts.Subprotocols,
+		TLSConfig:       opts.TLSConfig,
+		Proxy:           opts.Proxy,
+		NetDialContext:  opts.NetDialContext,
 	})
 	if err != nil {
 		return nil, resp, err
+	}
+	var deflate *handshake.DeflateParams
+	if p, ok, _ := clientDeflateResponse(res.Extensions); ok {
+		deflate = &p
 	}
 	return New(nc, br, true, res.Subprotocol, &Options{
 		ReadLimit:    opts.ReadLimit,
@@ -62,5 +83,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 		PingInterval: opts.PingInterval,
 		PingTimeout:  opts.PingTimeout,
 		OnFrame:      opts.OnFrame,
+
+		Deflate:              deflate,
+		CompressionLevel:     opts.CompressionLevel,
+		CompressionThreshold: opts.CompressionThreshold,
 	}), resp, nil
 }

@@ -25,13 +25,16 @@ type reader struct {
 	maskPos   int
 
 	// The current message.
-	inMessage bool // a data message has started and its last frame not been read
-	msgType   MessageType
-	msgSize   int64 // payload bytes of the message so far (after inflation)
-	utf8      wsframe.UTF8Validator
-	gen       uint64          // counts messages, to retire old messageReaders
-	ctx       context.Context // bounds the reads of the current message
-	stopWatch func() bool     // undoes watchCtx for ctx
+	inMessage  bool // a data message has started and its last frame not been read
+	msgType    MessageType
+	msgSize    int64         // payload bytes of the message so far (after inflation)
+	rawSize    int64         // payload bytes of the message's frames so far
+	compressed bool          // the message is compressed (RSV1 on its first frame)
+	inflate    *decompressor // nil unless permessage-deflate was negotiated
+	utf8       wsframe.UTF8Validator
+	gen        uint64          // counts messages, to retire old messageReaders
+	ctx        context.Context // bounds the reads of the current message
+	stopWatch  func() bool     // undoes watchCtx for ctx
 
 	// ctl holds a control frame's payload while it is handled.
 	ctl [wsframe.MaxControlPayload]byte
@@ -142,7 +145,7 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 	r := &c.rd
 	c.stopReadWatch()
 	r.ctx = ctx
-	r.stopWatch = watchCtx(ctx, c.nc.SetReadDeadline)
+	r.stopWatch = watchCtx(ctx, c.nc, true)
 	if r.inMessage {
 		// Discard what is left of the previous message.
 		for {
@@ -155,7 +158,7 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 				return 0, err
 			}
 		}
-		r.stopWatch = watchCtx(ctx, c.nc.SetReadDeadline)
+		r.stopWatch = watchCtx(ctx, c.nc, true)
 	}
 	h, err := c.nextDataFrame(ctx)
 	if err != nil {
@@ -168,8 +171,12 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 	r.inMessage = true
 	r.gen++
 	r.msgType = MessageType(h.Opcode)
-	r.msgSize = 0
+	r.msgSize, r.rawSize = 0, 0
 	r.utf8.Reset()
+	r.compressed = h.Rsv&wsframe.RSV1 != 0
+	if r.compressed {
+		r.inflate.begin(c, c.limit.Load())
+	}
 	if err := c.startFrame(h); err != nil {
 		return 0, err
 	}
@@ -187,7 +194,8 @@ var (
 // startFrame accounts for a data frame whose header was just read.
 func (c *Conn) startFrame(h wsframe.Header) error {
 	r := &c.rd
-	if limit := c.limit.Load(); limit > 0 && r.msgSize+h.Length > limit {
+	r.rawSize += h.Length
+	if limit := c.limit.Load(); !r.compressed && limit > 0 && r.rawSize > limit {
 		r.frameLeft = h.Length
 		return c.failRead(wsframe.ErrTooLarge)
 	}
@@ -196,9 +204,6 @@ func (c *Conn) startFrame(h wsframe.Header) error {
 	r.masked = h.Masked
 	r.mask = h.Mask
 	r.maskPos = 0
-	if h.Fin && h.Length == 0 {
-		return c.endMessageCheck()
-	}
 	return nil
 }
 
@@ -261,7 +266,8 @@ func (c *Conn) readHeader() (wsframe.Header, error) {
 	if err := h.Check(0); err != nil {
 		return h, c.failRead(err)
 	}
-	if h.Rsv != 0 {
+	if h.Rsv != 0 && !(h.Rsv == wsframe.RSV1 && c.rd.inflate != nil && (h.Opcode == wsframe.OpText || h.Opcode == wsframe.OpBinary)) {
+		// RSV1 marks a compressed message, on its first frame only.
 		return h, c.failRead(errRSV)
 	}
 	if c.client && h.Masked {
@@ -359,16 +365,55 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	return m.c.readMessage(p)
 }
 
-// readMessage reads the current message's payload, reading the frames of
-// its continuation as needed; io.EOF at its end.
+// readMessage reads the current message's payload (inflated, when it is
+// compressed), reading the frames of its continuation as needed, and
+// checks it: UTF-8 for text, the read limit. io.EOF at its end.
 func (c *Conn) readMessage(p []byte) (int, error) {
 	r := &c.rd
 	if !r.inMessage {
 		return 0, io.EOF
 	}
+	var n int
+	var err error
+	if r.compressed {
+		n, err = r.inflate.read(p)
+	} else {
+		n, err = c.readRaw(p)
+	}
+	if n > 0 {
+		r.msgSize += int64(n)
+		if limit := c.limit.Load(); r.compressed && limit > 0 && r.msgSize > limit {
+			return 0, c.failRead(wsframe.ErrTooLarge)
+		}
+		if r.msgType == MessageText {
+			if _, verr := r.utf8.Write(p[:n]); verr != nil {
+				return 0, c.failRead(wsframe.ErrInvalidUTF8)
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case err == io.EOF:
+		if err := c.endMessageCheck(); err != nil {
+			return 0, err
+		}
+		c.endMessage()
+		return n, io.EOF
+	}
+	var fe *wsframe.Error
+	if errors.As(err, &fe) && !c.failed() {
+		return 0, c.failRead(err)
+	}
+	return 0, err
+}
+
+// readRaw reads the current message's payload as it was sent (unmasked,
+// still compressed if it is), across its frames; io.EOF after the last.
+func (c *Conn) readRaw(p []byte) (int, error) {
+	r := &c.rd
 	for r.frameLeft == 0 {
 		if r.frameFin {
-			c.endMessage()
 			return 0, io.EOF
 		}
 		if err := c.getErr(); err != nil {
@@ -390,22 +435,10 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 	}
 	n, err := r.buf.read(p)
 	if n > 0 {
-		p = p[:n]
 		if r.masked {
-			r.maskPos = wsframe.Mask(r.mask, r.maskPos, p)
+			r.maskPos = wsframe.Mask(r.mask, r.maskPos, p[:n])
 		}
 		r.frameLeft -= int64(n)
-		r.msgSize += int64(n)
-		if r.msgType == MessageText {
-			if _, err := r.utf8.Write(p); err != nil {
-				return 0, c.failRead(wsframe.ErrInvalidUTF8)
-			}
-		}
-		if r.frameLeft == 0 && r.frameFin {
-			if err := c.endMessageCheck(); err != nil {
-				return 0, err
-			}
-		}
 		return n, nil
 	}
 	if err != nil {
@@ -417,6 +450,10 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 // endMessage ends the current message: the next one may start.
 func (c *Conn) endMessage() {
 	c.rd.inMessage = false
+	if c.rd.compressed {
+		c.rd.inflate.end()
+		c.rd.compressed = false
+	}
 	c.stopReadWatch()
 }
 

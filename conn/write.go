@@ -35,6 +35,7 @@ type writer struct {
 	vec     [2][]byte
 	bufs    net.Buffers
 	rng     *rand.ChaCha8 // mask keys, client side only
+	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
 }
 
 func (w *writer) init(c *Conn) {
@@ -64,7 +65,21 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		return c.writeLockErr(err)
 	}
 	defer unlock(c.wr.msgMu)
-	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}, p)
+	h := wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}
+	if cp := c.wr.comp; cp != nil && len(p) >= cp.cfg.threshold {
+		z, err := cp.compress(p)
+		if err != nil {
+			return err
+		}
+		defer cp.done()
+		// Without context takeover a message that does not shrink can go
+		// as it is; with it, the peer's window must see what ours saw.
+		if len(z) < len(p) || cp.cfg.writeTakeover && !cp.cfg.huffmanOnly() {
+			h.Rsv = wsframe.RSV1
+			p = z
+		}
+	}
+	return c.wr.writeFrame(ctx, h, p)
 }
 
 func (c *Conn) writeLockErr(err error) error {
@@ -109,7 +124,7 @@ func (w *writer) locked(ctx context.Context, isClose bool, write func() error) e
 	if c.closeSent.Load() && !isClose {
 		return ErrClosed
 	}
-	stop := watchCtx(ctx, c.nc.SetWriteDeadline)
+	stop := watchCtx(ctx, c.nc, false)
 	err := write()
 	if stop != nil && stop() && err != nil {
 		err = ctx.Err()
@@ -168,7 +183,13 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 		return nil, c.writeLockErr(err)
 	}
 	bp := writeBufPool.Get().(*[]byte)
-	return &messageWriter{c: c, ctx: ctx, op: wsframe.Opcode(typ), bp: bp, buf: (*bp)[:0]}, nil
+	m := &messageWriter{c: c, ctx: ctx, op: wsframe.Opcode(typ), bp: bp, buf: (*bp)[:0]}
+	if c.wr.comp != nil {
+		m.comp = c.wr.comp
+		m.comp.begin()
+		m.rsv = wsframe.RSV1
+	}
+	return m, nil
 }
 
 // messageWriter streams one message as fragments.
@@ -179,6 +200,8 @@ type messageWriter struct {
 	bp     *[]byte
 	buf    []byte
 	closed bool
+	comp   *compressor // compressing the message, when not nil
+	rsv    byte        // RSV bits of the next frame: RSV1 on the first of a compressed message
 }
 
 var errWriterClosed = errors.New("conn: write to a closed message writer")
@@ -187,6 +210,9 @@ var errWriterClosed = errors.New("conn: write to a closed message writer")
 func (m *messageWriter) Write(p []byte) (int, error) {
 	if m.closed {
 		return 0, errWriterClosed
+	}
+	if m.comp != nil {
+		return m.writeCompressed(p)
 	}
 	n := 0
 	for len(p) > 0 {
@@ -203,10 +229,30 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeCompressed compresses p and sends what deflate has produced, in
+// fragments, holding back the last four bytes: the stream's end is
+// stripped of 00 00 ff ff, so they may be part of it.
+func (m *messageWriter) writeCompressed(p []byte) (int, error) {
+	if err := m.comp.write(p); err != nil {
+		return 0, err
+	}
+	for out := m.comp.out.b; len(out) > writeBufSize+len(deflateTail); out = m.comp.out.b {
+		n := len(out) - len(deflateTail)
+		if err := m.frame(false, out[:n]); err != nil {
+			return 0, err
+		}
+		m.comp.out.b = append(out[:0], out[n:]...)
+	}
+	return len(p), nil
+}
+
 // ReadFrom sends what r yields, to let io.Copy skip its own buffer.
 func (m *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 	if m.closed {
 		return 0, errWriterClosed
+	}
+	if m.comp != nil {
+		return io.Copy(struct{ io.Writer }{m}, r)
 	}
 	var total int64
 	for {
@@ -228,9 +274,15 @@ func (m *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (m *messageWriter) flush(fin bool) error {
-	err := m.c.wr.writeFrame(m.ctx, wsframe.Header{Fin: fin, Opcode: m.op}, m.buf)
-	m.op = wsframe.OpContinuation
+	err := m.frame(fin, m.buf)
 	m.buf = m.buf[:0]
+	return err
+}
+
+// frame sends one fragment of the message.
+func (m *messageWriter) frame(fin bool, p []byte) error {
+	err := m.c.wr.writeFrame(m.ctx, wsframe.Header{Fin: fin, Rsv: m.rsv, Opcode: m.op}, p)
+	m.op, m.rsv = wsframe.OpContinuation, 0
 	return err
 }
 
@@ -240,7 +292,15 @@ func (m *messageWriter) Close() error {
 		return errWriterClosed
 	}
 	m.closed = true
-	err := m.flush(true)
+	var err error
+	if m.comp != nil {
+		if err = m.comp.end(); err == nil {
+			err = m.frame(true, m.comp.out.b)
+		}
+		m.comp.done()
+	} else {
+		err = m.flush(true)
+	}
 	writeBufPool.Put(m.bp)
 	m.bp, m.buf = nil, nil
 	unlock(m.c.wr.msgMu)
