@@ -86,7 +86,10 @@ func caseCount(ctx context.Context, base string) (int, error) {
 // the run.
 func runCase(ctx context.Context, u string) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, _, err := conn.Dial(dctx, u, &conn.DialOptions{ReadLimit: testee.ReadLimit})
+	c, _, err := conn.Dial(dctx, u, &conn.DialOptions{
+		ReadLimit:   testee.ReadLimit,
+		Compression: conn.CompressionContextTakeover,
+	})
 	cancel()
 	if err != nil {
 		return err

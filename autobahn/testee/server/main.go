@@ -1,6 +1,7 @@
 // Command server is the Autobahn testee server: it accepts WebSocket
 // connections on any path and echoes every message back with its type,
-// which is what the suite's fuzzingclient mode tests.
+// which is what the suite's fuzzingclient mode tests. It accepts
+// permessage-deflate offers with context takeover and any window size.
 //
 //	go run ./autobahn/testee/server -addr 127.0.0.1:9001
 package main
@@ -30,6 +31,7 @@ func Handler() http.Handler {
 		c, err := conn.Accept(w, r, &conn.AcceptOptions{
 			InsecureSkipOriginCheck: true,
 			ReadLimit:               testee.ReadLimit,
+			Compression:             conn.CompressionContextTakeover,
 		})
 		if err != nil {
 			return
