@@ -119,12 +119,14 @@ func (b *bufReader) readSome(p []byte) (int, error) {
 }
 
 // read reads up to len(p) bytes: buffered bytes first, then, when the
-// buffer is empty, straight from the connection into p if p is large, or
-// through the buffer if it is small (so that small reads do not each cost a
-// system call).
+// buffer is empty, straight from the connection into p if p is not small,
+// or through the buffer if it is (so that many small reads do not each
+// cost a system call).
 func (b *bufReader) read(p []byte) (int, error) {
 	if b.r == b.w {
-		if len(p) >= readBufSize/2 {
+		// A read at least as large as the inline buffer goes straight into
+		// p: one system call, no copy.
+		if len(p) >= idleBufSize {
 			return b.readSome(p)
 		}
 		if err := b.need(1); err != nil {

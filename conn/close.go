@@ -23,9 +23,9 @@ type CloseError struct {
 // Error returns a description with the code and reason.
 func (e CloseError) Error() string {
 	if e.Reason == "" {
-		return fmt.Sprintf("conn: peer closed the connection: %d (%v)", uint16(e.Code), e.Code)
+		return fmt.Sprintf("conn: peer closed the connection: %v", e.Code)
 	}
-	return fmt.Sprintf("conn: peer closed the connection: %d (%v): %q", uint16(e.Code), e.Code, e.Reason)
+	return fmt.Sprintf("conn: peer closed the connection: %v: %q", e.Code, e.Reason)
 }
 
 // CloseCode returns the close code that describes how err ended a
@@ -52,15 +52,21 @@ func CloseCode(err error) wsframe.CloseCode {
 var errCloseTimeout = errors.New("conn: close handshake timed out")
 
 // Close runs the close handshake: it sends a close frame with code and
-// reason, waits (at most the close timeout) for the peer's close frame, and
+// reason (code 0 or CloseNoStatus sends an empty close frame; a reason that
+// is too long or not UTF-8 is left out), waits (at most the close timeout) for the peer's close frame, and
 // closes the TCP connection (a client first waits, briefly, for the server
 // to close it, as RFC 6455 §7.1.1 asks). It returns nil when the peer
 // answered. Close may be called from any goroutine, and more than once.
 //
-// If another goroutine is reading, that goroutine receives the peer's close
-// frame (its read returns a CloseError); otherwise Close reads, discarding
-// any data messages that arrive before the peer's close frame.
+// If another goroutine is reading (or waiting to read), that goroutine gets
+// the messages the peer still sends and then the peer's close frame (its
+// read returns a CloseError). Otherwise Close reads, discarding data
+// messages until the peer's close, and hands over to a reader that turns up
+// in the meantime.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
+	if code != 0 && code != wsframe.CloseNoStatus && !code.ValidOnWire() {
+		return fmt.Errorf("conn: close code %d may not be sent", uint16(code))
+	}
 	if err := c.writeCloseFrame(code, reason); err != nil {
 		if !errors.Is(err, errCloseSent) {
 			c.closeTCP()
@@ -84,10 +90,22 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 			c.closeTCP()
 		}
 	case c.readMu <- struct{}{}:
-		c.drainUntilClosed()
-		c.rd.buf.close()
+		// Nobody is reading: read until the peer's close, unless a reader
+		// turns up, which then gets the rest.
+		yielded := c.drainUntilClosed(true)
+		if !yielded {
+			c.rd.buf.close()
+		}
 		unlock(c.readMu)
-		c.closeTCP()
+		if !yielded {
+			c.closeTCP()
+			break
+		}
+		select {
+		case <-c.closed:
+		case <-timer.C:
+			c.closeTCP()
+		}
 	case <-timer.C:
 		c.closeTCP()
 	}
@@ -108,12 +126,18 @@ func (c *Conn) CloseNow() error {
 
 var errCloseSent = errors.New("conn: close frame already sent")
 
-// writeCloseFrame sends a close frame, once. Invalid codes or reasons are
-// replaced rather than refused: a close must always be possible.
+// writeCloseFrame sends a close frame, once.
 func (c *Conn) writeCloseFrame(code wsframe.CloseCode, reason string) error {
 	if c.closeSent.Swap(true) {
 		return errCloseSent
 	}
+	return c.sendCloseFrame(code, reason)
+}
+
+// sendCloseFrame writes the close frame that the caller claimed by setting
+// closeSent. Invalid codes or reasons are replaced rather than refused: a
+// close must always be possible.
+func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	var b [2 + 123]byte
 	p, err := wsframe.AppendClosePayload(b[:0], code, reason)
 	if err != nil {
@@ -128,7 +152,6 @@ func (c *Conn) writeCloseFrame(code wsframe.CloseCode, reason string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
 	defer cancel()
-	// Bypass the closeSent check in writeFrame: this is the close frame.
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
 }
 
@@ -188,36 +211,42 @@ const maxDrain = 1 << 20
 
 // drainUntilClosed reads and discards frames until the peer's close frame
 // (then finishes the connection), an error, or the close timeout. It is
-// used after this side sent a close frame, by the holder of readMu.
-func (c *Conn) drainUntilClosed() {
+// used after this side sent a close frame, by the holder of readMu. With
+// yield, it stops at the start of a frame when a reader is waiting for
+// readMu, and reports true: that reader is to get the frame.
+func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
 	b := &c.rd.buf
 	skip := c.rd.frameLeft
 	c.rd.frameLeft = 0
 	for {
 		if skip > maxDrain {
-			return // not worth waiting for: the peer is sending too much
+			return false // not worth waiting for: the peer is sending too much
 		}
 		for skip > 0 {
 			if err := b.need(1); err != nil {
-				return
+				return false
 			}
 			n := int(min(skip, int64(len(b.buffered()))))
 			b.discard(n)
 			skip -= int64(n)
 		}
 		if err := b.need(2); err != nil {
-			return
+			return false
+		}
+		if yield && !c.rd.inMessage && c.readWaiters.Load() > 0 {
+			c.nc.SetReadDeadline(time.Time{})
+			return true
 		}
 		h, n, err := wsframe.ParseHeader(b.buffered())
 		if err == wsframe.ErrShortHeader {
 			if b.need(n) != nil {
-				return
+				return false
 			}
 			h, n, err = wsframe.ParseHeader(b.buffered())
 		}
 		if err != nil {
-			return
+			return false
 		}
 		b.discard(n)
 		if h.Opcode != wsframe.OpClose {
@@ -225,7 +254,7 @@ func (c *Conn) drainUntilClosed() {
 			continue
 		}
 		if h.Length > wsframe.MaxControlPayload || b.need(int(h.Length)) != nil {
-			return
+			return false
 		}
 		p := c.rd.ctl[:h.Length]
 		copy(p, b.buffered())
@@ -243,7 +272,7 @@ func (c *Conn) drainUntilClosed() {
 		c.notePeerClose(CloseError{Code: code, Reason: reason})
 		c.setErr(CloseError{Code: code, Reason: reason})
 		c.finishAfterClose()
-		return
+		return false
 	}
 }
 

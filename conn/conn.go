@@ -120,7 +120,8 @@ type Conn struct {
 
 	// readMu is held by whoever reads frames (the reading goroutine, or Close
 	// when no goroutine reads). A channel so that waits can be cancelled.
-	readMu chan struct{}
+	readMu      chan struct{}
+	readWaiters atomic.Int32 // reads waiting for readMu: Close hands over to them
 
 	// Close state.
 	closeOnce   sync.Once

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ws6455/ws6455/handshake"
 	"github.com/ws6455/ws6455/wsframe"
 )
 
@@ -466,4 +467,83 @@ func TestCloseCodeOfErrors(t *testing.T) {
 	require.Equal(t, wsframe.CloseTooBig, CloseCode(wsframe.ErrTooLarge))
 	require.Equal(t, wsframe.CloseAbnormal, CloseCode(io.ErrUnexpectedEOF))
 	require.Equal(t, wsframe.CloseProtocolError, CloseCode(errors.Join(errors.New("x"), errRSV)))
+}
+
+func TestStreamingReaderRacesWithClose(t *testing.T) {
+	server, client := compressedPair(t, handshake.DeflateParams{}, Options{})
+	server.rd.inflate, server.wr.comp, client.rd.inflate, client.wr.comp = nil, nil, nil, nil
+	ctx := context.Background()
+	go func() {
+		w, err := client.Writer(ctx, MessageBinary)
+		if err != nil {
+			return
+		}
+		for i := 0; i < 100; i++ {
+			if _, err := w.Write(make([]byte, 1000)); err != nil {
+				return
+			}
+		}
+		w.Close()
+	}()
+	go client.Read(ctx) // answers the close
+	_, r, err := server.Reader(ctx)
+	require.NoError(t, err)
+	closed := make(chan error, 1)
+	go func() { closed <- server.Close(wsframe.CloseNormal, "") }()
+	io.Copy(io.Discard, r) // must not race with Close reading the rest
+	<-closed
+}
+
+func TestCloseAfterReadFailureKeepsTheFailureCode(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c, p := serverWithPeer(t, &Options{ReadLimit: 10})
+		p.sendFrame(true, wsframe.OpBinary, make([]byte, 11))
+		_, _, err := c.Read(context.Background())
+		require.ErrorIs(t, err, wsframe.ErrTooLarge)
+		go c.Close(wsframe.CloseNormal, "")
+		p.expectClose(wsframe.CloseTooBig)
+	}
+}
+
+func TestCloseRefusesCodesThatMayNotBeSent(t *testing.T) {
+	c, _ := serverWithPeer(t, nil)
+	for _, code := range []wsframe.CloseCode{999, 1004, 1006, 1015, 2000, 5000} {
+		require.Error(t, c.Close(code, ""), "code %d", code)
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("a refused Close ended the connection")
+	default:
+	}
+}
+
+func TestCloseLeavesMessagesToTheReader(t *testing.T) {
+	url := echoServer(t, nil, false)
+	for i := 0; i < 20; i++ {
+		c := dial(t, url, nil)
+		ctx := context.Background()
+		got := make(chan int, 1)
+		started := make(chan struct{})
+		go func() {
+			n := 0
+			close(started)
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					got <- n
+					return
+				}
+				n++
+			}
+		}()
+		<-started
+		// The reader may not be inside Read yet: Close must not eat the echo.
+		require.NoError(t, c.Write(ctx, MessageText, []byte("hello")))
+		require.NoError(t, c.Close(wsframe.CloseNormal, ""))
+		require.Equal(t, 1, <-got)
+	}
+}
+
+func TestCloseErrorText(t *testing.T) {
+	require.Equal(t, `conn: peer closed the connection: 1008 (policy violation): "no"`,
+		CloseError{Code: wsframe.ClosePolicyViolation, Reason: "no"}.Error())
 }

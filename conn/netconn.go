@@ -64,7 +64,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	}
 	c := nc.c
 	ctx := context.Background()
-	if err := lock(ctx, c.readMu, c.closed); err != nil {
+	if err := c.lockRead(ctx); err != nil {
 		return 0, nc.readErr(c.readLockErr(err))
 	}
 	defer unlock(c.readMu)

@@ -63,7 +63,7 @@ var (
 // the connection stays usable; the payload reader, likewise, returns the
 // error of a timed-out read without losing data, and can be read again.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := lock(ctx, c.readMu, c.closed); err != nil {
+	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, c.readLockErr(err)
 	}
 	defer unlock(c.readMu)
@@ -90,7 +90,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // message, the part already read is lost, so the connection is closed with
 // 1008 (policy violation).
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
-	if err := lock(ctx, c.readMu, c.closed); err != nil {
+	if err := c.lockRead(ctx); err != nil {
 		return 0, buf[:0], c.readLockErr(err)
 	}
 	defer unlock(c.readMu)
@@ -122,6 +122,14 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 			return 0, buf, err
 		}
 	}
+}
+
+// lockRead takes readMu for a read, letting Close know that a reader
+// waits for it.
+func (c *Conn) lockRead(ctx context.Context) error {
+	c.readWaiters.Add(1)
+	defer c.readWaiters.Add(-1)
+	return lock(ctx, c.readMu, c.closed)
 }
 
 func (c *Conn) readLockErr(err error) error {
@@ -359,10 +367,16 @@ type messageReader struct {
 
 // Read reads the message's payload; io.EOF at its end.
 func (m *messageReader) Read(p []byte) (int, error) {
-	if m.gen != m.c.rd.gen {
+	c := m.c
+	// Hold readMu: Close, from another goroutine, may be reading too.
+	if err := c.lockRead(context.Background()); err != nil {
+		return 0, c.readLockErr(err)
+	}
+	defer unlock(c.readMu)
+	if m.gen != c.rd.gen {
 		return 0, io.EOF
 	}
-	return m.c.readMessage(p)
+	return c.readMessage(p)
 }
 
 // readMessage reads the current message's payload (inflated, when it is
@@ -480,11 +494,15 @@ func (c *Conn) failRead(err error) error {
 	}
 	err = c.setErr(err)
 	c.stopReadWatch()
+	// Claim the close frame now, so that a Close called as soon as this
+	// returns does not send another code.
+	claimed := !c.closeSent.Swap(true)
 	go func() {
-		c.readMu <- struct{}{}
+		sent := claimed && c.sendCloseFrame(fe.Code, fe.Reason) == nil
+		c.readMu <- struct{}{} // once the failed read has returned
 		defer unlock(c.readMu)
-		if c.writeCloseFrame(fe.Code, fe.Reason) == nil {
-			c.drainUntilClosed()
+		if sent {
+			c.drainUntilClosed(false)
 		}
 		c.rd.buf.close()
 		c.closeTCP()
