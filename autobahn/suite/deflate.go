@@ -1,0 +1,379 @@
+package suite
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// deflateOffer is one permessage-deflate offer a client makes (RFC 7692),
+// in the shape the real suite uses: it always says it accepts the server
+// asking it to drop context takeover or to use a smaller window, and may
+// ask the server for either.
+type deflateOffer struct {
+	// requestNoContextTakeover asks the server not to keep its compression
+	// context between messages (server_no_context_takeover).
+	requestNoContextTakeover bool
+	// requestMaxWindowBits, when 8..15, asks the server to use at most a
+	// window of 2^bits (server_max_window_bits).
+	requestMaxWindowBits int
+}
+
+func (o deflateOffer) header() string {
+	s := "permessage-deflate; client_no_context_takeover; client_max_window_bits"
+	if o.requestNoContextTakeover {
+		s += "; server_no_context_takeover"
+	}
+	if o.requestMaxWindowBits != 0 {
+		s += "; server_max_window_bits=" + strconv.Itoa(o.requestMaxWindowBits)
+	}
+	return s
+}
+
+// deflateAccept is how the suite, as a server, answers an offer: accept it
+// and optionally ask the client to drop context takeover or to shrink its
+// window. ok=false declines the offer.
+type deflateAccept func(o clientOffer) (resp deflateParams, ok bool)
+
+// deflateSpec configures compression for a case in both roles.
+type deflateSpec struct {
+	offers []deflateOffer
+	accept deflateAccept
+}
+
+// clientOffer is a parsed offer from a client under test.
+type clientOffer struct {
+	serverNoContextTakeover bool
+	serverMaxWindowBits     int // 0: not present
+	clientNoContextTakeover bool
+	clientMaxWindowBits     int // -1: present without value, 0: absent
+}
+
+// deflateParams are the negotiated parameters of a connection.
+type deflateParams struct {
+	serverNoContextTakeover bool
+	clientNoContextTakeover bool
+	serverMaxWindowBits     int // 0: default (15)
+	clientMaxWindowBits     int // 0: default (15)
+}
+
+func (p deflateParams) header() string {
+	s := "permessage-deflate"
+	if p.serverNoContextTakeover {
+		s += "; server_no_context_takeover"
+	}
+	if p.clientNoContextTakeover {
+		s += "; client_no_context_takeover"
+	}
+	if p.serverMaxWindowBits != 0 {
+		s += "; server_max_window_bits=" + strconv.Itoa(p.serverMaxWindowBits)
+	}
+	if p.clientMaxWindowBits != 0 {
+		s += "; client_max_window_bits=" + strconv.Itoa(p.clientMaxWindowBits)
+	}
+	return s
+}
+
+// extension is one element of a Sec-WebSocket-Extensions header.
+type extension struct {
+	name   string
+	params map[string]string // value "" for a parameter without value
+	order  []string
+}
+
+// parseExtensions splits a Sec-WebSocket-Extensions value. Quoted values
+// are not used by permessage-deflate and are rejected.
+func parseExtensions(v string) ([]extension, error) {
+	var out []extension
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.Split(item, ";")
+		e := extension{name: strings.ToLower(strings.TrimSpace(parts[0])), params: map[string]string{}}
+		if e.name == "" {
+			return nil, fmt.Errorf("empty extension name in %q", v)
+		}
+		for _, p := range parts[1:] {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				return nil, fmt.Errorf("empty extension parameter in %q", v)
+			}
+			k, val, _ := strings.Cut(p, "=")
+			k = strings.ToLower(strings.TrimSpace(k))
+			val = strings.TrimSpace(val)
+			if strings.ContainsAny(val, "\"") {
+				return nil, fmt.Errorf("quoted extension parameter in %q", v)
+			}
+			if _, dup := e.params[k]; dup {
+				return nil, fmt.Errorf("duplicate extension parameter %q", k)
+			}
+			e.params[k] = val
+			e.order = append(e.order, k)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func windowBits(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 8 || n > 15 {
+		return 0, fmt.Errorf("window bits %q not in 8..15", v)
+	}
+	return n, nil
+}
+
+// parseDeflateResponse checks a server's answer to our offers. It returns
+// nil params when the server did not enable permessage-deflate.
+func parseDeflateResponse(v string, offers []deflateOffer) (*deflateParams, error) {
+	exts, err := parseExtensions(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(exts) == 0 {
+		return nil, nil
+	}
+	if len(exts) > 1 || exts[0].name != "permessage-deflate" {
+		return nil, fmt.Errorf("server enabled extensions we did not offer: %q", v)
+	}
+	var p deflateParams
+	for _, k := range exts[0].order {
+		val := exts[0].params[k]
+		switch k {
+		case "server_no_context_takeover":
+			p.serverNoContextTakeover = true
+		case "client_no_context_takeover":
+			p.clientNoContextTakeover = true
+		case "server_max_window_bits":
+			if p.serverMaxWindowBits, err = windowBits(val); err != nil {
+				return nil, err
+			}
+		case "client_max_window_bits":
+			if p.clientMaxWindowBits, err = windowBits(val); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("unknown permessage-deflate parameter %q", k)
+		}
+	}
+	// The answer must fit one of the offers.
+	for _, o := range offers {
+		if o.requestNoContextTakeover && !p.serverNoContextTakeover {
+			continue
+		}
+		if o.requestMaxWindowBits != 0 && (p.serverMaxWindowBits == 0 || p.serverMaxWindowBits > o.requestMaxWindowBits) {
+			continue
+		}
+		return &p, nil
+	}
+	return nil, fmt.Errorf("server answer %q fits none of our offers", v)
+}
+
+// parseClientOffers reads the permessage-deflate offers of a client.
+func parseClientOffers(v string) ([]clientOffer, error) {
+	exts, err := parseExtensions(v)
+	if err != nil {
+		return nil, err
+	}
+	var out []clientOffer
+	for _, e := range exts {
+		if e.name != "permessage-deflate" {
+			continue
+		}
+		var o clientOffer
+		ok := true
+		for _, k := range e.order {
+			val := e.params[k]
+			switch k {
+			case "server_no_context_takeover":
+				o.serverNoContextTakeover = true
+			case "client_no_context_takeover":
+				o.clientNoContextTakeover = true
+			case "server_max_window_bits":
+				if o.serverMaxWindowBits, err = windowBits(val); err != nil {
+					ok = false
+				}
+			case "client_max_window_bits":
+				o.clientMaxWindowBits = -1
+				if val != "" {
+					if o.clientMaxWindowBits, err = windowBits(val); err != nil {
+						ok = false
+					}
+				}
+			default:
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// pmdConn is the compression state of one connection. send* is our side,
+// recv* the peer's.
+type pmdConn struct {
+	sendNoTakeover bool
+	sendHuffOnly   bool // our window is limited below 32 KiB
+	recvNoTakeover bool
+
+	sendBuf bytes.Buffer
+	fw      *flate.Writer
+
+	recvIn   []byte
+	recvDict []byte
+	fr       io.ReadCloser
+	inBuf    bytes.Reader
+	outBuf   bytes.Buffer
+}
+
+// newPMD sets up compression; isServer says which side of params we are.
+func newPMD(p deflateParams, isServer bool) *pmdConn {
+	c := &pmdConn{}
+	if isServer {
+		c.sendNoTakeover = p.serverNoContextTakeover
+		c.sendHuffOnly = p.serverMaxWindowBits != 0 && p.serverMaxWindowBits < 15
+		c.recvNoTakeover = p.clientNoContextTakeover
+	} else {
+		c.sendNoTakeover = p.clientNoContextTakeover
+		c.sendHuffOnly = p.clientMaxWindowBits != 0 && p.clientMaxWindowBits < 15
+		c.recvNoTakeover = p.serverNoContextTakeover
+	}
+	return c
+}
+
+// compress deflates one message and strips the final 00 00 ff ff. A
+// window limit below the default cannot be honoured by compress/flate, so
+// then the suite sends Huffman-only blocks, which need no window at all.
+func (c *pmdConn) compress(p []byte) []byte {
+	if c.fw == nil || c.sendNoTakeover {
+		level := flate.BestSpeed
+		if c.sendHuffOnly {
+			level = flate.HuffmanOnly
+		}
+		c.sendBuf.Reset()
+		if c.fw == nil {
+			c.fw, _ = flate.NewWriter(&c.sendBuf, level)
+		} else {
+			c.fw.Reset(&c.sendBuf)
+		}
+	}
+	c.sendBuf.Reset()
+	c.fw.Write(p)
+	c.fw.Flush()
+	out := bytes.Clone(c.sendBuf.Bytes())
+	out = bytes.TrimSuffix(out, []byte{0, 0, 0xff, 0xff})
+	if len(out) == 0 {
+		out = []byte{0}
+	}
+	return out
+}
+
+func (c *pmdConn) startMessage() { c.recvIn = c.recvIn[:0] }
+
+// inflate collects compressed payload; the message is inflated at its end.
+func (c *pmdConn) inflate(p []byte, limit int) ([]byte, error) {
+	if len(c.recvIn)+len(p) > maxMessage {
+		return nil, errors.New("compressed message too big")
+	}
+	c.recvIn = append(c.recvIn, p...)
+	return nil, nil
+}
+
+// endMessage inflates the collected message, at most limit bytes.
+func (c *pmdConn) endMessage(limit int) ([]byte, error) {
+	in := append(c.recvIn, 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff)
+	var dict []byte
+	if !c.recvNoTakeover {
+		dict = c.recvDict
+	}
+	c.inBuf.Reset(in)
+	if c.fr == nil {
+		c.fr = flate.NewReaderDict(&c.inBuf, dict)
+	} else {
+		c.fr.(flate.Resetter).Reset(&c.inBuf, dict)
+	}
+	c.outBuf.Reset()
+	if _, err := c.outBuf.ReadFrom(io.LimitReader(c.fr, int64(limit)+1)); err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(c.outBuf.Bytes())
+	if len(out) > limit {
+		return nil, errors.New("inflated message too big")
+	}
+	if !c.recvNoTakeover {
+		d := append(c.recvDict, out...)
+		if len(d) > 32<<10 {
+			d = d[len(d)-32<<10:]
+		}
+		c.recvDict = bytes.Clone(d)
+	}
+	return out, nil
+}
+
+// acceptAsOffered accepts a client's offer, honouring what it asks of the
+// server and asking nothing of the client.
+func acceptAsOffered(o clientOffer) (deflateParams, bool) {
+	return deflateParams{serverNoContextTakeover: o.serverNoContextTakeover, serverMaxWindowBits: o.serverMaxWindowBits}, true
+}
+
+// acceptAsking accepts an offer and asks the client to drop context
+// takeover (noTakeover) and/or to use at most a 2^bits window (bits > 0);
+// it declines offers that do not say the client can do what it is asked.
+func acceptAsking(noTakeover bool, bits int) deflateAccept {
+	return func(o clientOffer) (deflateParams, bool) {
+		if noTakeover && !o.clientNoContextTakeover {
+			return deflateParams{}, false
+		}
+		if bits > 0 && o.clientMaxWindowBits == 0 {
+			return deflateParams{}, false
+		}
+		p, _ := acceptAsOffered(o)
+		p.clientNoContextTakeover = noTakeover
+		p.clientMaxWindowBits = bits
+		return p, true
+	}
+}
+
+// firstOf tries accept functions in order.
+func firstOf(fs ...deflateAccept) deflateAccept {
+	return func(o clientOffer) (deflateParams, bool) {
+		for _, f := range fs {
+			if p, ok := f(o); ok {
+				return p, true
+			}
+		}
+		return deflateParams{}, false
+	}
+}
+
+// deflateParamSets are the seven offer/answer combinations of group 13:
+// what the suite offers as a client, and how it answers as a server.
+var deflateParamSets = []struct {
+	desc   string
+	offers []deflateOffer
+	accept deflateAccept
+}{
+	{"client offers the defaults; server accepts as offered",
+		[]deflateOffer{{}}, acceptAsOffered},
+	{"client asks the server not to keep context; server asks the same of the client",
+		[]deflateOffer{{requestNoContextTakeover: true}}, acceptAsking(true, 0)},
+	{"client asks the server for a 2^9 window; server asks the client for 2^9",
+		[]deflateOffer{{requestMaxWindowBits: 9}}, acceptAsking(false, 9)},
+	{"client asks the server for a 2^15 window; server asks the client for 2^15",
+		[]deflateOffer{{requestMaxWindowBits: 15}}, acceptAsking(false, 15)},
+	{"client asks for no context and a 2^9 window; server asks the same",
+		[]deflateOffer{{requestNoContextTakeover: true, requestMaxWindowBits: 9}}, acceptAsking(true, 9)},
+	{"client asks for no context and a 2^15 window; server asks the same",
+		[]deflateOffer{{requestNoContextTakeover: true, requestMaxWindowBits: 15}}, acceptAsking(true, 15)},
+	{"client makes three offers (no context with 2^9 window, no context, defaults); server takes the first it can",
+		[]deflateOffer{{requestNoContextTakeover: true, requestMaxWindowBits: 9}, {requestNoContextTakeover: true}, {}},
+		firstOf(acceptAsking(true, 9), acceptAsking(true, 0), acceptAsOffered)},
+}
