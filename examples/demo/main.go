@@ -1,68 +1,60 @@
-// Command demo serves the ws6455 examples on one address (default
-// 127.0.0.1:8080): an index page, and a WebSocket echo endpoint with a page
-// to try it from a browser.
+// Command demo serves all the ws6455 examples on one address:
+//
+//	go run ./examples/demo -addr 127.0.0.1:8080   (or: make demo)
+//
+// The index page at / links to each example, mounted under its own prefix:
+// the echo service at /echo/ (WebSocket /echo/echo), the chat room at
+// /chat/ (WebSocket /chat/ws, token from -chat-token) and online Pong at
+// /pong/ (WebSocket /pong/ws). Each page connects relative to its own
+// address, so the prefixes need no configuration.
+//
+// SIGINT or SIGTERM shuts everything down gracefully: every WebSocket
+// client is closed with 1001 (going away), for at most -shutdown-timeout.
 package main
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/ws6455/ws6455/conn"
 )
-
-//go:embed index.html
-var indexHTML []byte
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	chatToken := flag.String("chat-token", "demo", "token for the chat room (shown on the index page)")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 5*time.Second, "how long to wait for close handshakes on shutdown")
 	flag.Parse()
 
-	var group conn.Group
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(indexHTML)
-	})
-	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
-		c, err := group.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := r.Context()
-		var buf []byte
-		for {
-			typ, msg, err := c.ReadInto(context.Background(), buf)
-			if err != nil {
-				return
-			}
-			if err := c.Write(ctx, typ, msg); err != nil {
-				return
-			}
-			buf = msg
-		}
-	})
-
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-stop
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		group.Shutdown(ctx)
-	}()
-	log.Printf("ws6455 demo on http://%s/ (Ctrl-C to stop)", *addr)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
 		log.Fatal(err)
+	}
+	d := newDemo(config{ChatToken: *chatToken})
+	hs := &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Printf("ws6455 demo on http://%s/ (Ctrl-C to stop)", ln.Addr())
+
+	select {
+	case err := <-errc:
+		log.Fatal(err)
+	case <-ctx.Done():
+	}
+	stop()
+	log.Print("shutting down: closing every WebSocket with 1001")
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	if err := errors.Join(hs.Shutdown(sctx), d.Shutdown(sctx)); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown:", err)
+		os.Exit(1)
 	}
 }

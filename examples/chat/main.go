@@ -1,0 +1,75 @@
+// Command chat is a WebSocket chat room.
+//
+//	go run ./examples/chat -addr 127.0.0.1:8082 -token secret
+//
+// Open http://127.0.0.1:8082/ and join with a nickname and the token.
+// Without -token a random one is made up and printed. The WebSocket
+// endpoint is /ws?nick=NAME&token=TOKEN (or send the token as
+// "Authorization: Bearer TOKEN"); messages are JSON, see package
+// chatserver.
+//
+// SIGINT or SIGTERM closes every client with 1001 (going away) and waits,
+// boundedly, for the close handshakes.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ws6455/ws6455/examples/chat/chatserver"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8082", "address to listen on")
+	token := flag.String("token", "", "token clients must present (default: a random one, printed at start)")
+	history := flag.Int("history", chatserver.DefaultHistorySize, "how many past events newcomers receive")
+	queue := flag.Int("queue", chatserver.DefaultQueueSize, "events that may wait for a slow client before it is dropped")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 5*time.Second, "how long to wait for close handshakes on shutdown")
+	flag.Parse()
+
+	if *token == "" {
+		*token = rand.Text()
+	}
+	srv := chatserver.New(chatserver.Config{Token: *token, HistorySize: *history, QueueSize: *queue})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := serve(ln, *token, srv, *shutdownTimeout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// serve runs srv on ln until SIGINT or SIGTERM, then shuts down.
+func serve(ln net.Listener, token string, srv *chatserver.Server, shutdownTimeout time.Duration) error {
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Printf("chat on http://%s/?token=%s", ln.Addr(), token)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Printf("shutting down: closing the room with 1001")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := errors.Join(hs.Shutdown(sctx), srv.Shutdown(sctx)); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
