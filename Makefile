@@ -5,12 +5,13 @@ BENCHTIME ?= 1s
 COUNT     ?= 6
 PKGS      := ./...
 
-.PHONY: all test race vet lint fuzz bench demo autobahn tidy-check
+.PHONY: all test race vet lint fuzz bench demo autobahn conformance
 
 all: test
 
-## test: what CI runs — vet, formatting, and every test under the race detector.
-test: lint race
+## test: what CI runs — vet, formatting, every test under the race detector,
+## and the built-in Autobahn suite against our server and client (all 517 cases, both roles).
+test: lint race conformance
 
 race:
 	$(GO) test -race -count=1 $(PKGS)
@@ -22,6 +23,15 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## conformance: the built-in Autobahn suite, both roles, checked (no docker needed).
+conformance:
+	bash autobahn/run.sh builtin
+
+## autobahn: the real Autobahn testsuite in docker when a docker engine is available,
+## else the built-in suite (it says which).
+autobahn:
+	bash autobahn/run.sh auto
 
 ## fuzz: every fuzz target for FUZZTIME each (default 20s).
 fuzz:

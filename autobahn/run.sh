@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs the Autobahn conformance cases against our testee server and testee
+# client, then checks the reports. Usage:
+#
+#   autobahn/run.sh builtin   the built-in suite (Go only; what `make test` runs)
+#   autobahn/run.sh real      the real suite in docker (crossbario/autobahn-testsuite)
+#   autobahn/run.sh auto      real when a docker engine answers, else builtin
+#
+# CASES (default '*') and EXCLUDE select cases for the built-in suite;
+# PARALLEL (default 2) is how many server cases it runs at once.
+# Reports: autobahn/reports/{builtin,real}-{server,client}/. Exit status 1 if
+# any case fails the checker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-builtin}
+if [ "$mode" = auto ]; then
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then mode=real; else
+    echo "autobahn: no docker engine here, running the built-in suite instead"
+    mode=builtin
+  fi
+fi
+
+bin=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$bin"; }
+trap cleanup EXIT
+go build -o "$bin/" ./autobahn/testee/server ./autobahn/testee/client ./autobahn/wstest ./autobahn/check
+
+# wait_port HOST:PORT — until something listens there (bounded).
+wait_port() {
+  for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "autobahn: nothing listens on $1"; return 1
+}
+
+server_addr=127.0.0.1:9001
+suite_addr=127.0.0.1:9002
+out=autobahn/reports
+status=0
+
+"$bin/server" -addr "$server_addr" >"$bin/server.log" 2>&1 &
+pids+=($!)
+wait_port "$server_addr"
+
+case "$mode" in
+builtin)
+  rm -rf "$out/builtin-server" "$out/builtin-client"
+  echo "== built-in suite against our server (fuzzingclient mode)"
+  "$bin/wstest" -mode fuzzingclient -url "ws://$server_addr" -agent ws6455 \
+    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -parallel "${PARALLEL:-2}" -out "$out/builtin-server"
+  "$bin/check" -allow autobahn/allowlist.txt "$out/builtin-server" || status=1
+
+  echo "== built-in suite against our client (fuzzingserver mode)"
+  "$bin/wstest" -mode fuzzingserver -addr "$suite_addr" \
+    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -out "$out/builtin-client" &
+  pids+=($!)
+  wait_port "$suite_addr"
+  "$bin/client" -url "ws://$suite_addr" -agent ws6455
+  "$bin/check" -allow autobahn/allowlist.txt "$out/builtin-client" || status=1
+  ;;
+real)
+  image=crossbario/autobahn-testsuite
+  echo "== real suite against our server (fuzzingclient mode)"
+  docker run --rm --net=host -v "$PWD/autobahn:/autobahn" -w /autobahn \
+    "$image" wstest -m fuzzingclient -s config/fuzzingclient.json
+  "$bin/check" -allow autobahn/allowlist.txt "$out/server" || status=1
+
+  echo "== real suite against our client (fuzzingserver mode)"
+  docker run -d --rm --name ws6455-fuzzingserver --net=host -v "$PWD/autobahn:/autobahn" -w /autobahn \
+    "$image" wstest -m fuzzingserver -s config/fuzzingserver.json >/dev/null
+  trap 'docker stop ws6455-fuzzingserver >/dev/null 2>&1 || true; cleanup' EXIT
+  wait_port "$suite_addr"
+  "$bin/client" -url "ws://$suite_addr" -agent ws6455
+  "$bin/check" -allow autobahn/allowlist.txt "$out/client" || status=1
+  ;;
+*)
+  echo "usage: $0 builtin|real|auto"; exit 2 ;;
+esac
+exit $status
