@@ -325,13 +325,13 @@ func acceptAsOffered(o clientOffer) (deflateParams, bool) {
 }
 
 // acceptAsking accepts an offer and asks the client to drop context
-// takeover (noTakeover) and/or to use at most a 2^bits window (bits > 0);
-// it declines offers that do not say the client can do what it is asked.
+// takeover (noTakeover) and/or to use at most a 2^bits window (bits > 0).
+// A server may always ask a client to drop context takeover (RFC 7692
+// §7.1.1.2; the real suite does so with clients that did not offer it), but
+// may limit the client's window only if the offer says the client can: it
+// declines offers that do not.
 func acceptAsking(noTakeover bool, bits int) deflateAccept {
 	return func(o clientOffer) (deflateParams, bool) {
-		if noTakeover && !o.clientNoContextTakeover {
-			return deflateParams{}, false
-		}
 		if bits > 0 && o.clientMaxWindowBits == 0 {
 			return deflateParams{}, false
 		}

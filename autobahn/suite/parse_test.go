@@ -119,10 +119,17 @@ func TestParseClientOffers(t *testing.T) {
 		{serverMaxWindowBits: 10, clientMaxWindowBits: 12},
 	}, got)
 	p, ok := deflateParamSets[6].accept(got[0])
-	require.True(t, ok, "the three-offer answer falls back to accepting as offered")
-	require.Equal(t, deflateParams{serverNoContextTakeover: true}, p)
-	_, ok = acceptAsking(true, 0)(got[0])
-	require.False(t, ok, "asking for no context takeover needs the client to allow it")
+	require.True(t, ok, "the three-offer answer takes its first choice")
+	require.Equal(t, deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, clientMaxWindowBits: 9}, p)
+	// A plain offer (as coder/websocket's client sends) cannot be asked for a
+	// window, but can be asked to drop context takeover: the real suite
+	// answered coder's client in 13.2.x and 13.7.x with client_no_context_takeover.
+	plain := clientOffer{}
+	p, ok = deflateParamSets[6].accept(plain)
+	require.True(t, ok)
+	require.Equal(t, "permessage-deflate; client_no_context_takeover", p.header())
+	_, ok = acceptAsking(false, 9)(plain)
+	require.False(t, ok, "limiting the client's window needs the client to allow it")
 	p, ok = acceptAsking(false, 9)(got[0])
 	require.True(t, ok)
 	require.Equal(t, "permessage-deflate; server_no_context_takeover; client_max_window_bits=9", p.header())
