@@ -52,7 +52,8 @@ func run(ctx context.Context, base, agent string, logger *log.Logger) error {
 	// The suite closes once the reports are written.
 	for {
 		if _, _, err := c.Read(ctx); err != nil {
-			if conn.CloseCode(err) == wsframe.CloseNormal {
+			// The real suite closes with 1000 or with an empty close frame.
+			if code := conn.CloseCode(err); code == wsframe.CloseNormal || code == wsframe.CloseNoStatus {
 				return nil
 			}
 			return fmt.Errorf("updateReports: %w", err)
