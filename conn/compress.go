@@ -291,13 +291,11 @@ var inflaterPool = sync.Pool{New: func() any {
 // is an io.ByteReader, so that the flate reader never reads past the
 // message.
 type inflateSource struct {
-	c      *Conn
-	buf    [2048]byte
-	r, w   int
-	tail   int // bytes of deflateTail already given
-	done   bool
-	raw    int64 // compressed bytes read, to bound the work per message
-	rawMax int64
+	c    *Conn
+	buf  [2048]byte
+	r, w int
+	tail int // bytes of deflateTail already given
+	done bool
 }
 
 func (s *inflateSource) fill() error {
@@ -312,10 +310,6 @@ func (s *inflateSource) fill() error {
 	}
 	n, err := s.c.readRaw(s.buf[:])
 	s.r, s.w = 0, n
-	s.raw += int64(n)
-	if s.rawMax > 0 && s.raw > s.rawMax {
-		return wsframe.ErrTooLarge
-	}
 	if err == io.EOF {
 		s.done = true
 		if n == 0 {
@@ -367,14 +361,9 @@ type decompressor struct {
 }
 
 // begin starts inflating a message.
-func (d *decompressor) begin(c *Conn, limit int64) {
+func (d *decompressor) begin(c *Conn) {
 	d.in = inflaterPool.Get().(*inflater)
 	d.in.src = inflateSource{c: c}
-	if limit > 0 {
-		// Compressed data larger than what it may inflate to (plus
-		// deflate's worst-case overhead) is a waste of time.
-		d.in.src.rawMax = limit + limit/64 + 1024
-	}
 	var dict []byte
 	if d.takeover && len(d.window) > 0 {
 		dict = d.window[max(0, len(d.window)-maxWindow):]

@@ -311,6 +311,10 @@ func TestCompressionViolations(t *testing.T) {
 		{"invalid UTF-8 after inflating", func(p *rawPeer) {
 			p.send(p.frame(true, wsframe.RSV1, wsframe.OpText, deflated("ok \xed\xa0\x80")))
 		}, wsframe.CloseInvalidPayload},
+		{"compressed frame longer than the limit allows", func(p *rawPeer) {
+			// Only the header: refused before any payload is read or allocated.
+			p.send(wsframe.AppendHeader(nil, wsframe.Header{Fin: true, Rsv: wsframe.RSV1, Opcode: wsframe.OpBinary, Masked: true, Length: 1 << 50}))
+		}, wsframe.CloseTooBig},
 		{"decompression bomb", func(p *rawPeer) {
 			p.send(p.frame(true, wsframe.RSV1, wsframe.OpBinary, bomb.Bytes()[:bomb.Len()-4]))
 		}, wsframe.CloseTooBig},

@@ -100,12 +100,19 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	}
 	buf = buf[:0]
 	for {
-		if c.rd.frameLeft > 0 {
-			need := int(min(c.rd.frameLeft, int64(1<<30)))
-			if cap(buf)-len(buf) < need {
-				buf = append(buf[:cap(buf)], make([]byte, need-(cap(buf)-len(buf)))...)[:len(buf)]
+		// Size the buffer for the rest of an uncompressed frame, whose
+		// length was checked against the read limit (without a limit, only
+		// up to a MiB ahead: a declared length is not a promise). Otherwise
+		// let append grow it.
+		if need := c.rd.frameLeft; need > 0 && !c.rd.compressed {
+			if c.limit.Load() <= 0 {
+				need = min(need, 1<<20)
 			}
-		} else if cap(buf) == len(buf) {
+			if int64(cap(buf)-len(buf)) < need {
+				buf = append(buf[:cap(buf)], make([]byte, int(need)-(cap(buf)-len(buf)))...)[:len(buf)]
+			}
+		}
+		if cap(buf) == len(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := c.readMessage(buf[len(buf):cap(buf)])
@@ -183,7 +190,7 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 	r.utf8.Reset()
 	r.compressed = h.Rsv&wsframe.RSV1 != 0
 	if r.compressed {
-		r.inflate.begin(c, c.limit.Load())
+		r.inflate.begin(c)
 	}
 	if err := c.startFrame(h); err != nil {
 		return 0, err
@@ -203,7 +210,7 @@ var (
 func (c *Conn) startFrame(h wsframe.Header) error {
 	r := &c.rd
 	r.rawSize += h.Length
-	if limit := c.limit.Load(); !r.compressed && limit > 0 && r.rawSize > limit {
+	if limit := c.limit.Load(); limit > 0 && r.rawSize > maxRaw(limit, r.compressed) {
 		r.frameLeft = h.Length
 		return c.failRead(wsframe.ErrTooLarge)
 	}
@@ -213,6 +220,17 @@ func (c *Conn) startFrame(h wsframe.Header) error {
 	r.mask = h.Mask
 	r.maskPos = 0
 	return nil
+}
+
+// maxRaw is the most payload a message may carry on the wire under limit.
+// A compressed message is limited by what it inflates to, checked as it
+// inflates; its compressed form may exceed that by deflate's worst-case
+// overhead (stored blocks), and no more.
+func maxRaw(limit int64, compressed bool) int64 {
+	if compressed {
+		return limit + limit/64 + 1024
+	}
+	return limit
 }
 
 // endMessageCheck runs the checks due at the end of a message.
