@@ -1,0 +1,62 @@
+// Package conn is the WebSocket connection of RFC 6455: messages over
+// frames, control frames, the close handshake, limits, keepalive and
+// permessage-deflate (RFC 7692), for servers (Accept) and clients (Dial).
+//
+// A server:
+//
+//	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+//		c, err := conn.Accept(w, r, nil) // answers bad requests itself
+//		if err != nil {
+//			return
+//		}
+//		defer c.CloseNow()
+//		for {
+//			typ, msg, err := c.Read(r.Context())
+//			if err != nil {
+//				return // conn.CloseCode(err) says how it ended
+//			}
+//			c.Write(r.Context(), typ, msg)
+//		}
+//	})
+//
+// A client:
+//
+//	c, _, err := conn.Dial(ctx, "wss://example.com/echo", nil)
+//	...
+//	c.Write(ctx, conn.MessageText, []byte("hello"))
+//	typ, msg, err := c.Read(ctx)
+//	c.Close(wsframe.CloseNormal, "")
+//
+// # Rules of use
+//
+//   - Writes (Write, Writer, WritePrepared, Ping, Close) may come from many
+//     goroutines: messages go out whole, one at a time, and control frames
+//     may go out between the fragments of a streamed message.
+//   - Reads (Read, ReadInto, Reader) come from one goroutine at a time, and
+//     some goroutine must read: pings are answered, pongs seen and the peer's
+//     close frame handled by reads.
+//   - Every blocking call takes a context. A read whose context ends while it
+//     waits for a message to begin leaves the connection usable; the
+//     streaming reader can also resume after a timed-out read. A whole-message
+//     read cut short in the middle of a message closes the connection (1008),
+//     as does a write cut short in the middle of a frame.
+//   - Protocol violations by the peer fail the connection with the close code
+//     the RFC asks for (1002 protocol error, 1007 invalid UTF-8 or invalid
+//     compressed data, 1009 message too big); the read returns an error that
+//     CloseCode maps to that code. A close frame from the peer is echoed and
+//     the read returns a CloseError.
+//   - Messages are limited to DefaultReadLimit (1 MiB) unless the options or
+//     SetReadLimit say otherwise; the limit counts every fragment, and, for
+//     compressed messages, the inflated bytes as they are produced.
+//   - Text messages are validated as UTF-8 as they arrive: the first invalid
+//     byte fails the connection, before the rest of the message is read.
+//
+// # Memory
+//
+// A connection holds no read or write buffer while it is idle: buffers come
+// from pools when bytes arrive or a message is written, and go back when
+// the message is done. With permessage-deflate, CompressionNoContextTakeover
+// keeps no compression state between messages; CompressionContextTakeover
+// keeps a 32 KiB window of what the peer sends, and a compressor once this
+// side has compressed a message.
+package conn
