@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -262,13 +263,20 @@ func watchCtx(ctx context.Context, nc net.Conn, read bool) (stop func() bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		setDeadline(dl)
 	}
-	var fired atomic.Bool
+	var fired, done atomic.Bool
 	after := context.AfterFunc(ctx, func() {
 		fired.Store(true)
 		setDeadline(aLongTimeAgo)
+		done.Store(true)
 	})
 	return func() bool {
-		after()
+		if !after() {
+			// The func has started (or ran): let it finish before the
+			// deadline is cleared, or it could set it again afterwards.
+			for fired.Load() && !done.Load() {
+				runtime.Gosched()
+			}
+		}
 		setDeadline(time.Time{})
 		return fired.Load() || ctx.Err() != nil
 	}

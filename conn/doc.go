@@ -38,8 +38,10 @@
 //   - Every blocking call takes a context. A read whose context ends while it
 //     waits for a message to begin leaves the connection usable; the
 //     streaming reader can also resume after a timed-out read. A whole-message
-//     read cut short in the middle of a message closes the connection (1008),
-//     as does a write cut short in the middle of a frame.
+//     read cut short in the middle of a message closes the connection (1008).
+//     A write cut short after part of its frame went out returns the
+//     context's error, and the rest of the frame is sent ahead of the next
+//     one: the message is delivered late, never torn.
 //   - Protocol violations by the peer fail the connection with the close code
 //     the RFC asks for (1002 protocol error, 1007 invalid UTF-8 or invalid
 //     compressed data, 1009 message too big); the read returns an error that

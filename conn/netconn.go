@@ -42,6 +42,7 @@ type netConn struct {
 	readDeadline  time.Time
 	writeDeadline time.Time
 	eof           bool // the peer closed normally
+	closed        bool // Close was called
 }
 
 // Deadlines are set on the underlying connection directly, so that a new
@@ -115,6 +116,11 @@ func (nc *netConn) Write(p []byte) (int, error) {
 	}
 	if err := nc.c.Write(context.Background(), nc.typ, p); err != nil {
 		if isTimeout(err) {
+			// A message cut short is queued whole: it counts as written.
+			var q *queuedError
+			if errors.As(err, &q) {
+				return len(p), timeoutErr("write")
+			}
 			return 0, timeoutErr("write")
 		}
 		return 0, err
@@ -123,14 +129,20 @@ func (nc *netConn) Write(p []byte) (int, error) {
 }
 
 func (nc *netConn) Close() error {
+	nc.mu.Lock()
+	again := nc.closed
+	nc.closed = true
+	nc.mu.Unlock()
+	if again {
+		return ErrClosed
+	}
 	if nc.stop != nil {
 		nc.stop()
 	}
-	err := nc.c.Close(wsframe.CloseNormal, "")
-	if errors.Is(err, errCloseSent) || errors.Is(err, errCloseTimeout) {
-		return nil
-	}
-	return err
+	// The connection may already have ended (the peer closed it): closing
+	// it once more is not an error.
+	nc.c.Close(wsframe.CloseNormal, "")
+	return nil
 }
 
 func (nc *netConn) LocalAddr() net.Addr  { return nc.c.LocalAddr() }

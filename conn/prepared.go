@@ -57,7 +57,10 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 			h, _, _ := wsframe.ParseHeader(frame)
 			w.c.opts.OnFrame(Outbound, h, frame[hdrLen:])
 		}
-		_, err := w.c.nc.Write(frame)
+		n, err := w.c.nc.Write(frame)
+		if err != nil && n > 0 {
+			err = w.queue(err, frame[n:], nil, wsframe.Header{}, 0)
+		}
 		return err
 	})
 }

@@ -36,6 +36,7 @@ type writer struct {
 	bufs    net.Buffers
 	rng     *rand.ChaCha8 // mask keys, client side only
 	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
+	pending []byte        // the rest of a frame whose write timed out; goes out first
 }
 
 func (w *writer) init(c *Conn) {
@@ -55,8 +56,10 @@ func (w *writer) init(c *Conn) {
 
 // Write sends a whole message as one frame. It is safe to call from many
 // goroutines; messages go out one at a time. ctx bounds the wait for the
-// connection and the write itself; a write cut short by ctx leaves a broken
-// frame on the wire, so the connection is closed.
+// connection and the write itself. If ctx ends after part of the frame went
+// out, Write returns ctx's error and the rest of the frame is queued: it
+// goes out ahead of the next frame, so the message is delivered late and
+// the connection stays usable. Other write errors end the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("conn: cannot write a message of type %v", typ)
@@ -125,15 +128,66 @@ func (w *writer) locked(ctx context.Context, isClose bool, write func() error) e
 		return ErrClosed
 	}
 	stop := watchCtx(ctx, c.nc, false)
-	err := write()
-	if stop != nil && stop() && err != nil {
-		err = ctx.Err()
+	var err error
+	if len(w.pending) > 0 {
+		err = w.flushPending()
 	}
-	if err != nil {
-		err = c.setErr(fmt.Errorf("conn: write failed: %w", err))
-		c.closeTCP()
+	if err == nil {
+		err = write()
+	}
+	interrupted := stop != nil && stop()
+	if err == nil {
+		return nil
+	}
+	if isTimeout(err) {
+		// Nothing is lost: the rest of a frame cut short waits in pending,
+		// ahead of the next frame, and the connection stays usable.
+		var q *queuedError
+		queued := errors.As(err, &q)
+		if interrupted && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if queued {
+			return &queuedError{err}
+		}
+		return fmt.Errorf("conn: write: %w", err)
+	}
+	err = c.setErr(fmt.Errorf("conn: write failed: %w", err))
+	c.closeTCP()
+	return err
+}
+
+// queuedError is the error of a write that timed out after sending part of
+// its frame: the rest is queued and goes out before the next frame, so the
+// message will be delivered.
+type queuedError struct{ err error }
+
+func (e *queuedError) Error() string { return e.err.Error() + " (the rest of the frame is queued)" }
+func (e *queuedError) Unwrap() error { return e.err }
+
+// flushPending sends the rest of a frame whose write timed out.
+func (w *writer) flushPending() error {
+	n, err := w.c.nc.Write(w.pending)
+	w.pending = w.pending[n:]
+	if len(w.pending) == 0 {
+		w.pending = nil
 	}
 	return err
+}
+
+// queue keeps the unsent rest of a frame after a write timed out: rest is
+// already encoded; more is payload still to be masked from position pos.
+func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, pos int) error {
+	if !isTimeout(err) {
+		return err
+	}
+	w.pending = append(w.pending, rest...)
+	start := len(w.pending)
+	w.pending = append(w.pending, more...)
+	if h.Masked {
+		wsframe.Mask(h.Mask, pos, w.pending[start:])
+	}
+	return &queuedError{err}
 }
 
 // write puts header and payload on the wire, in one system call where the
@@ -144,13 +198,20 @@ func (w *writer) write(h wsframe.Header, p []byte) error {
 	if !h.Masked && w.writev {
 		w.vec[0], w.vec[1] = hdr, p
 		w.bufs = w.vec[:]
-		_, err := w.bufs.WriteTo(nc)
+		n, err := w.bufs.WriteTo(nc) // consumes what it wrote from w.bufs
+		if err != nil && n > 0 && isTimeout(err) {
+			for _, b := range w.bufs {
+				w.pending = append(w.pending, b...)
+			}
+			err = &queuedError{err}
+		}
 		w.vec[1] = nil
 		return err
 	}
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
 	buf := append((*bp)[:0], hdr...)
+	first := true
 	pos := 0
 	for {
 		n := copy(buf[len(buf):cap(buf)], p)
@@ -160,9 +221,13 @@ func (w *writer) write(h wsframe.Header, p []byte) error {
 		}
 		buf = buf[:len(buf)+n]
 		p = p[n:]
-		if _, err := nc.Write(buf); err != nil {
-			return err
+		if m, err := nc.Write(buf); err != nil {
+			if first && m == 0 {
+				return err // nothing of this frame went out
+			}
+			return w.queue(err, buf[m:], p, h, pos)
 		}
+		first = false
 		if len(p) == 0 {
 			return nil
 		}
