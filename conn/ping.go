@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/ws6455/ws6455/wsframe"
@@ -12,6 +13,12 @@ import (
 // end. Another goroutine must be reading: pongs are seen by reads. Pings
 // may be sent while a message is being streamed.
 func (c *Conn) Ping(ctx context.Context) error {
+	return c.ping(ctx, 0)
+}
+
+// ping writes a ping under ctx and waits for its pong, until ctx ends or,
+// when wait > 0, for at most wait after the ping went out.
+func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
 	var p [4]byte
 	ch := make(chan struct{})
 	c.pingMu.Lock()
@@ -30,9 +37,17 @@ func (c *Conn) Ping(ctx context.Context) error {
 	if err := c.wr.writeControl(ctx, wsframe.OpPing, p[:]); err != nil {
 		return err
 	}
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case <-ch:
 		return nil
+	case <-timeout:
+		return errPongTimeout
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.closed:
@@ -42,6 +57,8 @@ func (c *Conn) Ping(ctx context.Context) error {
 		return ErrClosed
 	}
 }
+
+var errPongTimeout = errors.New("conn: no pong in time")
 
 // gotPong wakes the Ping waiting for this payload; other pongs are ignored.
 func (c *Conn) gotPong(p []byte) {
@@ -91,8 +108,10 @@ func (c *Conn) keepaliveTick() {
 		c.pingMu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PingTimeout)
-	err := c.Ping(ctx)
+	// The ping may wait for the connection (a message being written) as
+	// long as a close would; PingTimeout counts once it went out.
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout+c.opts.PingTimeout)
+	err := c.ping(ctx, c.opts.PingTimeout)
 	cancel()
 	if err != nil {
 		c.Close(wsframe.CloseGoingAway, "keepalive timeout")
