@@ -2,7 +2,6 @@ package suite
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"fmt"
 	"time"
 
@@ -83,13 +82,13 @@ func bigEchoCheck(binary bool, size int) func(r *run, data []byte, bin bool) {
 func roundTrips(binary bool, count, fragment int, wait time.Duration, data func(i int) []byte) (open func(r *run), message func(r *run, p []byte, bin bool)) {
 	type state struct {
 		sent int
-		want [20]byte
-		n    int
+		// want is the message last sent; nothing writes to it after
+		// sendMessage, which copies what it sends.
+		want []byte
 	}
 	sendOne := func(r *run, st *state) {
 		p := data(st.sent)
-		st.want = sha1.Sum(p)
-		st.n = len(p)
+		st.want = p
 		st.sent++
 		r.sendMessage(p, binary, fragment)
 	}
@@ -117,10 +116,10 @@ func roundTrips(binary bool, count, fragment int, wait time.Duration, data func(
 		case bin != binary:
 			r.behavior = report.Failed
 			r.result = fmt.Sprintf("Echo %d has the wrong message type (binary %v, sent binary %v).", st.sent, bin, binary)
-		case len(p) != st.n:
+		case len(p) != len(st.want):
 			r.behavior = report.Failed
-			r.result = fmt.Sprintf("Echo %d has %d bytes, sent %d.", st.sent, len(p), st.n)
-		case sha1.Sum(p) != st.want:
+			r.result = fmt.Sprintf("Echo %d has %d bytes, sent %d.", st.sent, len(p), len(st.want))
+		case !bytes.Equal(p, st.want):
 			r.behavior = report.Failed
 			r.result = fmt.Sprintf("Echo %d differs from the message sent.", st.sent)
 		case st.sent < count:

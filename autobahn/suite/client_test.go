@@ -199,7 +199,7 @@ func (c *echoClient) dial(t *testing.T, path string) (net.Conn, *bufio.Reader, *
 	require.Equal(t, acceptKey(key), resp.Header.Get("Sec-WebSocket-Accept"))
 	var pmd *pmdConn
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		p, err := parseDeflateResponse(ext, []deflateOffer{{}})
+		p, err := parseDeflateResponse(ext)
 		require.NoError(t, err)
 		pmd = newPMD(*p, false)
 	}

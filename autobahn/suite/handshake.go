@@ -140,7 +140,7 @@ func checkResponse(head []byte, key string, offers []deflateOffer) (*deflatePara
 	if len(offers) == 0 {
 		return nil, fmt.Errorf("server enabled extensions we did not offer: %q", ext)
 	}
-	return parseDeflateResponse(ext, offers)
+	return parseDeflateResponse(ext)
 }
 
 // headerHasToken reports whether a comma-separated header holds token

@@ -22,11 +22,16 @@ func (r *run) onData(b []byte) {
 	if r.state != stateOpen && r.state != stateClosing {
 		return
 	}
-	r.buf = append(r.buf, b...)
-	for r.state != stateClosed && r.processData() {
-	}
+	// Everything taken from r.buf is copied out (message, control payload,
+	// compressed input, log), so once it is used up its storage is reused
+	// for the next octets instead of growing a new buffer per read.
 	if len(r.buf) == 0 {
-		r.buf = r.buf[:0:0]
+		r.buf = append(r.bufStore[:0], b...)
+		r.bufStore = r.buf[:0]
+	} else {
+		r.buf = append(r.buf, b...)
+	}
+	for r.state != stateClosed && r.processData() {
 	}
 }
 
@@ -47,7 +52,7 @@ func (r *run) processData() bool {
 		f.maskPos = wsframe.Mask(f.h.Mask, f.maskPos, data)
 	}
 	f.got += n
-	if len(f.logData) < maxLogData+1 {
+	if r.createWirelog && len(f.logData) < maxLogData+1 {
 		f.logData = append(f.logData, data[:min(len(data), maxLogData+1-len(f.logData))]...)
 	}
 	if !r.onFrameData(data) {
@@ -148,6 +153,13 @@ func (r *run) onFrameBegin() {
 		r.validateUTF8 = h.Opcode == 1
 		r.utf8v.Reset()
 		r.msg = nil
+		if !r.msgCompressed && h.Fin && h.Length <= maxMessage {
+			// An unfragmented message: its size is known, so grow the
+			// buffer once (the length is checked against the limit
+			// just below, and the peer must send what it declared
+			// before the buffer fills up).
+			r.msg = make([]byte, 0, min(h.Length, readBufSize*32))
+		}
 	}
 	if !r.failedByMe && int64(len(r.msg))+h.Length > maxMessage && !r.msgCompressed {
 		r.failConnection(1009, "message too big for the suite")
@@ -225,7 +237,11 @@ func (r *run) onFrameEnd() bool {
 						return false
 					}
 				}
-				r.msg = append(r.msg, p...)
+				if len(r.msg) == 0 {
+					r.msg = p // endMessage returns storage of its own
+				} else {
+					r.msg = append(r.msg, p...)
+				}
 			}
 		}
 		if r.validateUTF8 && !r.utf8v.Complete() {

@@ -141,6 +141,7 @@ type run struct {
 
 	// receive side
 	buf           []byte
+	bufStore      []byte // reusable storage behind buf
 	frame         *rxFrame
 	inMsg         bool
 	msgBinary     bool
@@ -153,6 +154,7 @@ type run struct {
 
 	// event loop
 	reads  chan readResult
+	free   chan []byte
 	events chan func()
 	done   chan struct{}
 	timers []*time.Timer
@@ -191,6 +193,7 @@ func newRun(ctx context.Context, c *Case, nc net.Conn, isServer bool, to Timeout
 		rxFrames:      map[int]int{},
 		txFrames:      map[int]int{},
 		reads:         make(chan readResult),
+		free:          make(chan []byte, 2),
 		events:        make(chan func()),
 		done:          make(chan struct{}),
 		started:       time.Now().UTC(),
@@ -238,6 +241,7 @@ func (r *run) loop(leftover []byte) {
 			if len(rr.data) > 0 {
 				r.onData(rr.data)
 			}
+			r.recycle(rr.data)
 			if rr.err != nil {
 				r.connectionLost()
 			}
@@ -263,9 +267,21 @@ func (r *run) finish() {
 	r.wq.wait()
 }
 
+// readBufSize is the size of the buffers the reader fills.
+const readBufSize = 32 << 10
+
+// readLoop reads from the connection and hands what it read to the event
+// loop. The event loop copies the octets it is given before it hands the
+// buffer back on r.free, so two buffers serve the whole connection instead
+// of a new one per read.
 func (r *run) readLoop() {
 	for {
-		b := make([]byte, 32<<10)
+		var b []byte
+		select {
+		case b = <-r.free:
+		default:
+			b = make([]byte, readBufSize)
+		}
 		n, err := r.nc.Read(b)
 		if n > 0 || err != nil {
 			select {
@@ -277,6 +293,14 @@ func (r *run) readLoop() {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// recycle hands a buffer from the reader back once its octets are copied.
+func (r *run) recycle(b []byte) {
+	select {
+	case r.free <- b[:cap(b)]:
+	default:
 	}
 }
 
@@ -407,7 +431,9 @@ func (r *run) sendFrame(f frameSpec) {
 	if !r.isServer {
 		h.Masked = true
 		binary.BigEndian.PutUint32(h.Mask[:], rand.Uint32())
-		maskHex = hex.EncodeToString(h.Mask[:])
+		if r.createWirelog {
+			maskHex = hex.EncodeToString(h.Mask[:])
+		}
 	}
 	raw := wsframe.AppendHeader(make([]byte, 0, wsframe.MaxHeaderSize+len(pl)), h)
 	start := len(raw)
@@ -416,14 +442,18 @@ func (r *run) sendFrame(f frameSpec) {
 		wsframe.Mask(h.Mask, 0, raw[start:])
 	}
 	r.txFrames[int(f.op&0xF)]++
-	var rep, chop any
-	if f.repeat > 0 {
-		rep = f.repeat
+	// The log entry is built only when it is kept: the bulk cases send
+	// thousands of frames with the wire log off.
+	if r.createWirelog {
+		var rep, chop any
+		if f.repeat > 0 {
+			rep = f.repeat
+		}
+		if f.chop > 0 {
+			chop = f.chop
+		}
+		r.log("TF", logData(f.payload, maxLogData), int(f.op&0xF), f.fin, int(f.rsv&7), maskHex, rep, chop, f.sync)
 	}
-	if f.chop > 0 {
-		chop = f.chop
-	}
-	r.log("TF", logData(f.payload, maxLogData), int(f.op&0xF), f.fin, int(f.rsv&7), maskHex, rep, chop, f.sync)
 	r.sendData(raw, f.sync, f.chop)
 }
 
@@ -435,13 +465,17 @@ func (r *run) sendData(b []byte, sync bool, chop int) {
 	if chop > 0 {
 		for i := 0; i < len(b); i += chop {
 			p := b[i:min(i+chop, len(b))]
-			r.log("TO", hexData(p), true)
-			r.wq.push(p)
+			if r.createWirelog {
+				r.log("TO", hexData(p), true)
+			}
+			r.wq.push(p, true)
 		}
 		return
 	}
-	r.log("TO", hexData(b), sync)
-	r.wq.push(b)
+	if r.createWirelog {
+		r.log("TO", hexData(b), sync)
+	}
+	r.wq.push(b, sync)
 }
 
 // sendMessage sends a whole message the way a normal endpoint does:
@@ -646,12 +680,15 @@ func (r *run) finishWhenDone() {
 }
 
 // writeQueue is the connection's single writer: it writes queued chunks in
-// order, each with its own write call, so that chops reach the wire as
-// separate pieces, and never blocks the event loop.
+// order and never blocks the event loop. A chunk sent "sync" (and every
+// chop) gets a write call of its own, so that it reaches the wire as a
+// separate piece; runs of other chunks that are waiting together go out
+// in one vectored write, as the real suite's transport buffers them (a
+// message in 512 frames would otherwise cost 512 system calls).
 type writeQueue struct {
 	nc     net.Conn
 	mu     sync.Mutex
-	items  [][]byte
+	items  []queued
 	drain  bool
 	failed bool
 	wake   chan struct{}
@@ -665,10 +702,19 @@ func newWriteQueue(nc net.Conn, done <-chan struct{}) *writeQueue {
 	return q
 }
 
-func (q *writeQueue) push(b []byte) {
+// queued is one chunk waiting to be written.
+type queued struct {
+	b     []byte
+	alone bool
+}
+
+// maxBatch bounds how many chunks one vectored write takes.
+const maxBatch = 64
+
+func (q *writeQueue) push(b []byte, alone bool) {
 	q.mu.Lock()
 	if !q.failed {
-		q.items = append(q.items, b)
+		q.items = append(q.items, queued{b, alone})
 	}
 	q.mu.Unlock()
 	q.signal()
@@ -693,21 +739,30 @@ func (q *writeQueue) wait() { <-q.exited }
 
 func (q *writeQueue) run() {
 	defer close(q.exited)
+	var batch net.Buffers
 	for {
 		q.mu.Lock()
-		var b []byte
+		batch = batch[:0]
 		if len(q.items) > 0 {
-			b = q.items[0]
-			q.items[0] = nil
-			q.items = q.items[1:]
+			n := 1
+			if !q.items[0].alone {
+				for n < len(q.items) && n < maxBatch && !q.items[n].alone {
+					n++
+				}
+			}
+			for i := range n {
+				batch = append(batch, q.items[i].b)
+				q.items[i] = queued{}
+			}
+			q.items = q.items[n:]
 		}
-		drain := q.drain && b == nil
+		drain := q.drain && len(batch) == 0
 		q.mu.Unlock()
 		if drain {
 			q.nc.Close()
 			return
 		}
-		if b == nil {
+		if len(batch) == 0 {
 			select {
 			case <-q.wake:
 				continue
@@ -715,7 +770,14 @@ func (q *writeQueue) run() {
 				return
 			}
 		}
-		if _, err := q.nc.Write(b); err != nil {
+		var err error
+		if len(batch) == 1 {
+			_, err = q.nc.Write(batch[0])
+		} else {
+			bufs := batch // WriteTo consumes its receiver
+			_, err = bufs.WriteTo(q.nc)
+		}
+		if err != nil {
 			q.mu.Lock()
 			q.failed = true
 			q.items = nil

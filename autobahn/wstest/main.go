@@ -13,7 +13,8 @@
 // any run: "1.*,5.*"). Reports (index.json in the real suite's layout, one
 // JSON per case, index.html) go to -out. The exit status is 0 when the run
 // completed, whatever the verdicts: judging them is the checker's job
-// (go run ./autobahn/check).
+// (go run ./autobahn/check). -cpuprofile FILE records where the suite
+// itself spends its time.
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/ws6455/ws6455/autobahn/suite"
@@ -50,8 +52,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	exclude := fs.String("exclude", "", "case ids to leave out, same syntax")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "fuzzingclient: cases run at once (1: one by one)")
 	out := fs.String("out", "", "report directory (default autobahn/reports/builtin-server or builtin-client)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the suite to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	selected, err := suite.Select(*cases, *exclude)
 	if err != nil {
