@@ -119,6 +119,7 @@ func BenchmarkEcho(b *testing.B) {
 			buf := make([]byte, 0, size)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu := startCPUMeter()
 			for b.Loop() {
 				if err := client.Write(ctx, MessageBinary, msg); err != nil {
 					b.Fatal(err)
@@ -132,6 +133,7 @@ func BenchmarkEcho(b *testing.B) {
 				}
 				buf = got
 			}
+			cpu.report(b)
 			b.StopTimer()
 			require.NoError(b, client.Close(wsframe.CloseNormal, ""))
 			<-done
@@ -151,6 +153,7 @@ func BenchmarkEchoText(b *testing.B) {
 			buf := make([]byte, 0, size)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu := startCPUMeter()
 			for b.Loop() {
 				if err := client.Write(ctx, MessageText, msg); err != nil {
 					b.Fatal(err)
@@ -161,6 +164,7 @@ func BenchmarkEchoText(b *testing.B) {
 				}
 				buf = got
 			}
+			cpu.report(b)
 			b.StopTimer()
 			require.NoError(b, client.Close(wsframe.CloseNormal, ""))
 			<-done
@@ -180,6 +184,7 @@ func BenchmarkEchoWithCancelableContext(b *testing.B) {
 	buf := make([]byte, 0, len(msg))
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
+	cpu := startCPUMeter()
 	for b.Loop() {
 		if err := client.Write(ctx, MessageBinary, msg); err != nil {
 			b.Fatal(err)
@@ -190,6 +195,7 @@ func BenchmarkEchoWithCancelableContext(b *testing.B) {
 		}
 		buf = got
 	}
+	cpu.report(b)
 	b.StopTimer()
 	require.NoError(b, client.Close(wsframe.CloseNormal, ""))
 	<-done
@@ -331,9 +337,11 @@ func BenchmarkReadInto(b *testing.B) {
 				o := newOneWay(b, client, size)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
+				cpu := startCPUMeter()
 				for b.Loop() {
 					o.read(b)
 				}
+				cpu.report(b)
 			})
 		}
 	}
@@ -349,9 +357,11 @@ func BenchmarkWrite(b *testing.B) {
 				o := newOneWay(b, client, size)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
+				cpu := startCPUMeter()
 				for b.Loop() {
 					o.write(b)
 				}
+				cpu.report(b)
 			})
 		}
 	}

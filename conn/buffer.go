@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // readBufSize is the size of the pooled read buffer. Payloads larger than
@@ -12,24 +13,40 @@ import (
 // only has to hold headers, control frames and runs of small frames.
 const readBufSize = 4096
 
-// idleBufSize is the size of the buffer a connection owns outright. While
-// a connection waits for its next frame it holds only this, not a pooled
-// buffer: an idle connection costs tens of bytes of buffer, not kilobytes.
+// idleBufSize is the size of the small buffer that connections which cannot
+// wait for readability without a buffer (TLS, pipes, wrapped connections)
+// read into while they wait for the next frame: an idle connection of that
+// kind holds these few bytes, not a pooled buffer. Reads at least this large
+// go straight into the caller's memory when nothing is buffered.
 const idleBufSize = 64
 
 var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
 // bufReader is the buffered reader under a Conn. It differs from
-// bufio.Reader in one way that matters for memory: it gives its buffer back
-// to a pool whenever it is empty, and reads into a small inline array while
-// waiting for the first bytes of a frame.
+// bufio.Reader in one way that matters for memory: it holds a buffer only
+// while bytes are buffered. It gives its pooled buffer back whenever it is
+// empty, and waits for the next frame without one: on TCP and Unix sockets
+// it waits for readability and only then takes a pooled buffer to read
+// into (see rawFill); on other connections it reads into a small buffer.
 type bufReader struct {
 	nc     net.Conn
 	hs     *bufio.Reader // bytes left over from the handshake; nil once drained
-	buf    []byte        // inline[:] or a pooled buffer
+	buf    []byte        // *pooled, small[:], or nil
 	r, w   int           // buf[r:w] is unread
 	pooled *[]byte       // the pooled buffer in buf, if any
-	inline [idleBufSize]byte
+
+	// small is the idle buffer of connections read through nc.Read,
+	// allocated when first needed (never for TCP and Unix sockets).
+	small *[idleBufSize]byte
+
+	// raw, when not nil, reads the socket directly: fillFn (b.rawFill,
+	// made once) is called by raw.Read when the socket may be readable,
+	// and leaves the outcome of its read system call in fillErrno (an
+	// errno, or errnoEOF). An errno rather than an error keeps the Conn
+	// within a smaller allocation size class.
+	raw       syscall.RawConn
+	fillFn    func(fd uintptr) bool
+	fillErrno uintptr
 }
 
 func (b *bufReader) init(nc net.Conn, hs *bufio.Reader) {
@@ -37,7 +54,7 @@ func (b *bufReader) init(nc net.Conn, hs *bufio.Reader) {
 	if hs != nil && hs.Buffered() > 0 {
 		b.hs = hs
 	}
-	b.buf = b.inline[:]
+	b.initRaw()
 }
 
 // buffered returns the unread bytes.
@@ -58,7 +75,7 @@ func (b *bufReader) release() {
 	if b.pooled != nil && b.r == b.w {
 		readBufPool.Put(b.pooled)
 		b.pooled = nil
-		b.buf = b.inline[:]
+		b.buf = nil
 		b.r, b.w = 0, 0
 	}
 }
@@ -66,17 +83,7 @@ func (b *bufReader) release() {
 // need makes sure at least n (<= readBufSize) bytes are buffered.
 func (b *bufReader) need(n int) error {
 	for b.w-b.r < n {
-		if n > len(b.buf) {
-			b.grow()
-		}
-		if b.r > 0 && len(b.buf)-b.r < n {
-			copy(b.buf, b.buf[b.r:b.w])
-			b.w -= b.r
-			b.r = 0
-		}
-		m, err := b.readSome(b.buf[b.w:])
-		b.w += m
-		if err != nil {
+		if err := b.fill(n); err != nil {
 			if b.w-b.r >= n {
 				return nil
 			}
@@ -85,13 +92,52 @@ func (b *bufReader) need(n int) error {
 			}
 			return err
 		}
-		// A full inline read means more is probably waiting: move to the
-		// pooled buffer so the next read takes it in one go.
-		if b.pooled == nil && b.w == len(b.buf) {
-			b.grow()
-		}
 	}
 	return nil
+}
+
+// fill reads once into the buffer, making room for n unread bytes first.
+func (b *bufReader) fill(n int) error {
+	if b.raw != nil && b.hs == nil {
+		if b.w > b.r {
+			b.grow()
+			b.compact(n)
+		}
+		// With nothing buffered, rawFill takes the pooled buffer only
+		// once the socket has bytes for it.
+		return b.rawRead()
+	}
+	if b.buf == nil && b.raw != nil {
+		b.grow() // handshake leftovers on a socket: never make the small buffer
+	}
+	if b.buf == nil {
+		if b.small == nil {
+			b.small = new([idleBufSize]byte)
+		}
+		b.buf = b.small[:]
+	}
+	if n > len(b.buf) {
+		b.grow()
+	}
+	b.compact(n)
+	m, err := b.readSome(b.buf[b.w:])
+	b.w += m
+	// A full small buffer means more is probably waiting: move to the
+	// pooled buffer so the next read takes it in one go.
+	if err == nil && b.pooled == nil && b.w == len(b.buf) {
+		b.grow()
+	}
+	return err
+}
+
+// compact moves the unread bytes to the front of the buffer when fewer
+// than n would fit from where they are.
+func (b *bufReader) compact(n int) {
+	if b.r > 0 && len(b.buf)-b.r < n {
+		copy(b.buf, b.buf[b.r:b.w])
+		b.w -= b.r
+		b.r = 0
+	}
 }
 
 // grow moves the unread bytes into a pooled buffer.
@@ -124,7 +170,7 @@ func (b *bufReader) readSome(p []byte) (int, error) {
 // cost a system call).
 func (b *bufReader) read(p []byte) (int, error) {
 	if b.r == b.w {
-		// A read at least as large as the inline buffer goes straight into
+		// A read at least as large as the small buffer goes straight into
 		// p: one system call, no copy.
 		if len(p) >= idleBufSize {
 			return b.readSome(p)

@@ -80,6 +80,7 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 	}
 	timer := time.NewTimer(c.opts.CloseTimeout)
 	defer timer.Stop()
+	timedOut := false
 	select {
 	case <-c.closed:
 	case <-c.closeRcvd:
@@ -87,6 +88,7 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		select {
 		case <-c.closed:
 		case <-timer.C:
+			timedOut = true
 			c.closeTCP()
 		}
 	case c.readMu <- struct{}{}:
@@ -98,24 +100,38 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		}
 		unlock(c.readMu)
 		if !yielded {
+			select {
+			case <-timer.C: // the drain ran out of time
+				timedOut = true
+			default:
+			}
 			c.closeTCP()
 			break
 		}
 		select {
 		case <-c.closed:
 		case <-timer.C:
+			timedOut = true
 			c.closeTCP()
 		}
 	case <-timer.C:
+		timedOut = true
 		c.closeTCP()
 	}
 	select {
 	case <-c.closeRcvd:
 		return nil
 	default:
+	}
+	if timedOut {
 		return errCloseTimeout
 	}
+	return errNoCloseFrame
 }
+
+// errNoCloseFrame: the connection ended (the peer dropped it, or a read
+// failed) before the peer's close frame came. CloseCode maps it to 1006.
+var errNoCloseFrame = errors.New("conn: connection ended without the peer's close frame (1006)")
 
 // CloseNow closes the TCP connection at once, without a close handshake.
 func (c *Conn) CloseNow() error {
@@ -155,9 +171,9 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
 }
 
-// gotClose handles the peer's close frame, read by the holder of readMu.
-func (c *Conn) gotClose(p []byte) error {
-	code, reason, err := wsframe.ParseClosePayload(p)
+// gotClose handles the peer's close frame, read by the holder of readMu:
+// code, reason and err are what wsframe.ParseClosePayload made of it.
+func (c *Conn) gotClose(code wsframe.CloseCode, reason string, err error) error {
 	if err != nil {
 		return c.failRead(err)
 	}
@@ -194,12 +210,13 @@ func (c *Conn) notePeerClose(ce CloseError) {
 func (c *Conn) finishAfterClose() {
 	if c.client {
 		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-		var sink [512]byte
+		bp := readBufPool.Get().(*[]byte)
 		for {
-			if _, err := c.rd.buf.read(sink[:]); err != nil {
+			if _, err := c.rd.buf.read(*bp); err != nil {
 				break
 			}
 		}
+		readBufPool.Put(bp)
 	}
 	c.rd.buf.close()
 	c.closeTCP()
@@ -256,16 +273,15 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		if h.Length > wsframe.MaxControlPayload || b.need(int(h.Length)) != nil {
 			return false
 		}
-		p := c.rd.ctl[:h.Length]
-		copy(p, b.buffered())
-		b.discard(int(h.Length))
+		p := b.buffered()[:h.Length]
 		if h.Masked {
 			wsframe.Mask(h.Mask, 0, p)
 		}
 		if c.opts.OnFrame != nil {
 			c.opts.OnFrame(Inbound, h, p)
 		}
-		code, reason, err := wsframe.ParseClosePayload(p)
+		code, reason, err := wsframe.ParseClosePayload(p) // reason is a copy
+		b.discard(int(h.Length))
 		if err != nil {
 			code, reason = wsframe.CloseProtocolError, ""
 		}

@@ -110,11 +110,10 @@ type Options struct {
 // goroutine must be reading for the Conn to answer pings, see pongs and
 // complete a close handshake started by the peer.
 type Conn struct {
-	nc     net.Conn
-	client bool
-	sub    string
-	opts   Options
-	limit  atomic.Int64
+	nc    net.Conn
+	sub   string
+	opts  Options
+	limit atomic.Int64
 
 	rd reader // read side state, used by the reading goroutine
 	wr writer // write side state
@@ -124,10 +123,11 @@ type Conn struct {
 	readMu      chan struct{}
 	readWaiters atomic.Int32 // reads waiting for readMu: Close hands over to them
 
-	// Close state.
+	// Close state. (The small fields sit together to keep the Conn small.)
+	closeSent   atomic.Bool // a close frame was written
 	closeOnce   sync.Once
+	client      bool          // the role: a client masks what it sends
 	closed      chan struct{} // closed when the Conn is finished
-	closeSent   atomic.Bool   // a close frame was written
 	closeRcvd   chan struct{} // closed when the peer's close frame arrived
 	closeRcvdMu sync.Mutex
 	peerClose   *CloseError // set before closeRcvd is closed

@@ -547,3 +547,14 @@ func TestCloseErrorText(t *testing.T) {
 	require.Equal(t, `conn: peer closed the connection: 1008 (policy violation): "no"`,
 		CloseError{Code: wsframe.ClosePolicyViolation, Reason: "no"}.Error())
 }
+
+func TestCloseWhenThePeerDropsTheConnection(t *testing.T) {
+	c, p := serverWithPeer(t, nil)
+	go func() {
+		p.expectClose(wsframe.CloseNormal)
+		p.nc.Close() // no close frame back
+	}()
+	err := c.Close(wsframe.CloseNormal, "")
+	require.ErrorIs(t, err, errNoCloseFrame)
+	require.Equal(t, wsframe.CloseAbnormal, CloseCode(err))
+}

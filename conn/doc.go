@@ -61,4 +61,21 @@
 // keeps no compression state between messages; CompressionContextTakeover
 // keeps a 32 KiB window of what the peer sends, and a compressor once this
 // side has compressed a message.
+//
+// A server that holds many connections should not keep them on net/http's
+// handler goroutines: while a handler runs, net/http keeps its own state for
+// the connection alive (a 4 KiB bufio.Reader, a 4 KiB bufio.Writer, the
+// request, and a goroutine stack grown by parsing it), which is most of the
+// memory of an idle connection. Start the connection's loop in a goroutine
+// of its own and return from the handler; net/http then lets all of that go
+// (the Conn does not depend on it). The request's context ends when the
+// handler returns, so the loop must not use r.Context():
+//
+//	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+//		c, err := conn.Accept(w, r, nil)
+//		if err != nil {
+//			return
+//		}
+//		go serve(c) // reads and writes with its own contexts; CloseNow at the end
+//	})
 package conn

@@ -17,27 +17,25 @@ import (
 type reader struct {
 	buf bufReader
 
-	// The current frame.
+	// The current frame. (The small fields of frame and message are
+	// grouped to keep the Conn small: it is what an idle connection costs.)
 	frameLeft int64   // payload bytes of the current data frame not yet read
-	frameFin  bool    // the current data frame is the last of its message
+	maskPos   int     // position in mask of the next payload byte
 	mask      [4]byte // the current frame's masking key (server side)
+	frameFin  bool    // the current data frame is the last of its message
 	masked    bool
-	maskPos   int
 
 	// The current message.
 	inMessage  bool // a data message has started and its last frame not been read
+	compressed bool // the message is compressed (RSV1 on its first frame)
 	msgType    MessageType
 	msgSize    int64         // payload bytes of the message so far (after inflation)
 	rawSize    int64         // payload bytes of the message's frames so far
-	compressed bool          // the message is compressed (RSV1 on its first frame)
 	inflate    *decompressor // nil unless permessage-deflate was negotiated
 	utf8       wsframe.UTF8Validator
 	gen        uint64          // counts messages, to retire old messageReaders
 	ctx        context.Context // bounds the reads of the current message
 	stopWatch  func() bool     // undoes watchCtx for ctx
-
-	// ctl holds a control frame's payload while it is handled.
-	ctl [wsframe.MaxControlPayload]byte
 }
 
 func (r *reader) init(nc net.Conn, br *bufio.Reader) { r.buf.init(nc, br) }
@@ -162,16 +160,9 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 	r.ctx = ctx
 	r.stopWatch = watchCtx(ctx, c.nc, true)
 	if r.inMessage {
-		// Discard what is left of the previous message.
-		for {
-			_, err := c.readMessage(r.ctl[:])
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				c.stopReadWatch()
-				return 0, err
-			}
+		if err := c.discardMessage(); err != nil {
+			c.stopReadWatch()
+			return 0, err
 		}
 		r.stopWatch = watchCtx(ctx, c.nc, true)
 	}
@@ -205,6 +196,22 @@ var (
 	errUnmasked          = &wsframe.Error{Code: wsframe.CloseProtocolError, Reason: "client frame is not masked"}
 	errMasked            = &wsframe.Error{Code: wsframe.CloseProtocolError, Reason: "server frame is masked"}
 )
+
+// discardMessage reads what is left of the current message, with the
+// usual checks (UTF-8, read limit), into a pooled scratch buffer.
+func (c *Conn) discardMessage() error {
+	bp := readBufPool.Get().(*[]byte)
+	defer readBufPool.Put(bp)
+	for {
+		_, err := c.readMessage(*bp)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
 
 // startFrame accounts for a data frame whose header was just read.
 func (c *Conn) startFrame(h wsframe.Header) error {
@@ -314,14 +321,14 @@ func (c *Conn) readHeader() (wsframe.Header, error) {
 
 // handleControl reads a control frame's payload and acts on it.
 func (c *Conn) handleControl(ctx context.Context, h wsframe.Header) error {
-	r := &c.rd
+	b := &c.rd.buf
 	n := int(h.Length)
-	if err := r.buf.need(n); err != nil {
+	if err := b.need(n); err != nil {
 		return c.readErr(err)
 	}
-	p := r.ctl[:n]
-	copy(p, r.buf.buffered())
-	r.buf.discard(n)
+	// The payload is used where it lies in the read buffer, and consumed
+	// (discard may give the buffer back) once nothing refers to it.
+	p := b.buffered()[:n]
 	if h.Masked {
 		wsframe.Mask(h.Mask, 0, p)
 	}
@@ -330,16 +337,21 @@ func (c *Conn) handleControl(ctx context.Context, h wsframe.Header) error {
 	}
 	switch h.Opcode {
 	case wsframe.OpPing:
-		if c.closeSent.Load() {
-			return nil
+		var err error
+		if !c.closeSent.Load() {
+			err = c.wr.writeControl(ctx, wsframe.OpPong, p)
 		}
-		if err := c.wr.writeControl(ctx, wsframe.OpPong, p); err != nil {
+		b.discard(n)
+		if err != nil {
 			return c.setErr(err)
 		}
 	case wsframe.OpPong:
 		c.gotPong(p)
+		b.discard(n)
 	case wsframe.OpClose:
-		return c.gotClose(p)
+		code, reason, err := wsframe.ParseClosePayload(p) // reason is a copy
+		b.discard(n)
+		return c.gotClose(code, reason, err)
 	}
 	return nil
 }

@@ -20,6 +20,41 @@ const writeBufSize = 16 << 10
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
 
+// writeCopyMax is the largest payload that is copied behind its header and
+// sent with one write. Larger unmasked payloads go out with writev, header
+// and payload from where they are, which saves copying them.
+const writeCopyMax = 4096
+
+// frameVec is what a vectored write of one frame needs. It is pooled rather
+// than kept in the writer, so that a connection holds none of it while idle
+// (net.Buffers.WriteTo makes it escape).
+type frameVec struct {
+	hdr  [wsframe.MaxHeaderSize]byte
+	vec  [2][]byte
+	bufs net.Buffers
+}
+
+var frameVecPool = sync.Pool{New: func() any { return new(frameVec) }}
+
+// maskKeyPool holds ChaCha8 generators, each seeded from crypto/rand, that
+// make the clients' mask keys: fast, never blocking, and unpredictable to a
+// peer that sees some of the keys (RFC 6455 §5.3 asks for keys an attacker
+// cannot predict). Pooled rather than one per connection, so that an idle
+// client connection holds no generator (one is about 300 bytes).
+var maskKeyPool = sync.Pool{New: func() any {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return rand.NewChaCha8(seed)
+}}
+
+// newMaskKey returns a fresh mask key.
+func newMaskKey() [4]byte {
+	g := maskKeyPool.Get().(*rand.ChaCha8)
+	k := g.Uint64()
+	maskKeyPool.Put(g)
+	return [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+}
+
 // ErrClosed is wrapped by errors of calls made after the connection (or
 // its sending side, once a close frame went out) was closed. It matches
 // net.ErrClosed with errors.Is.
@@ -31,10 +66,6 @@ type writer struct {
 	msgMu   chan struct{} // held while one data message is being sent
 	frameMu chan struct{} // held while one frame is being written
 	writev  bool          // the connection does vectored writes in one call
-	hdr     [wsframe.MaxHeaderSize]byte
-	vec     [2][]byte
-	bufs    net.Buffers
-	rng     *rand.ChaCha8 // mask keys, client side only
 	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
 	pending []byte        // the rest of a frame whose write timed out; goes out first
 }
@@ -46,11 +77,6 @@ func (w *writer) init(c *Conn) {
 	switch c.nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		w.writev = true
-	}
-	if c.client {
-		var seed [32]byte
-		crand.Read(seed[:])
-		w.rng = rand.NewChaCha8(seed)
 	}
 }
 
@@ -105,8 +131,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		h.Length = int64(len(p))
 		if w.c.client {
 			h.Masked = true
-			k := w.rng.Uint64()
-			h.Mask = [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+			h.Mask = newMaskKey()
 		}
 		if w.c.opts.OnFrame != nil {
 			w.c.opts.OnFrame(Outbound, h, p)
@@ -194,23 +219,24 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 // connection allows it.
 func (w *writer) write(h wsframe.Header, p []byte) error {
 	nc := w.c.nc
-	hdr := wsframe.AppendHeader(w.hdr[:0], h)
-	if !h.Masked && w.writev {
-		w.vec[0], w.vec[1] = hdr, p
-		w.bufs = w.vec[:]
-		n, err := w.bufs.WriteTo(nc) // consumes what it wrote from w.bufs
+	if !h.Masked && w.writev && len(p) > writeCopyMax {
+		v := frameVecPool.Get().(*frameVec)
+		v.vec[0], v.vec[1] = wsframe.AppendHeader(v.hdr[:0], h), p
+		v.bufs = v.vec[:]
+		n, err := v.bufs.WriteTo(nc) // consumes what it wrote from v.bufs
 		if err != nil && n > 0 && isTimeout(err) {
-			for _, b := range w.bufs {
+			for _, b := range v.bufs {
 				w.pending = append(w.pending, b...)
 			}
 			err = &queuedError{err}
 		}
-		w.vec[1] = nil
+		v.vec[1], v.bufs = nil, nil // the pool must not keep p alive
+		frameVecPool.Put(v)
 		return err
 	}
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
-	buf := append((*bp)[:0], hdr...)
+	buf := wsframe.AppendHeader((*bp)[:0], h)
 	first := true
 	pos := 0
 	for {
