@@ -88,6 +88,11 @@ func run(args []string, stdout io.Writer) error {
 	if o.msgs < 1 || o.idle < 0 || o.handshakes < 0 {
 		return fmt.Errorf("-msgs must be positive, -idle and -handshakes not negative")
 	}
+	if heapDir != "" {
+		if err := os.MkdirAll(heapDir, 0o755); err != nil {
+			return fmt.Errorf("-heapprofile: %w", err)
+		}
+	}
 	if o.idle > 0 {
 		if err := raiseFileLimit(o.idle + 1000); err != nil {
 			fmt.Fprintf(os.Stderr, "wsbench: %v; measuring %d idle connections may fail\n", err, o.idle)
