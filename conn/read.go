@@ -40,15 +40,9 @@ type reader struct {
 
 func (r *reader) init(nc net.Conn, br *bufio.Reader) { r.buf.init(nc, br) }
 
-// Errors returned by reads.
-var (
-	// ErrMessageTooBig is wrapped by the error of a read whose message went
-	// over the read limit; the connection was closed with 1009.
-	ErrMessageTooBig = wsframe.ErrTooLarge
-	// ErrReaderInUse is returned when a second goroutine reads while one is
-	// already reading.
-	errConcurrentRead = errors.New("conn: concurrent reads are not allowed; read from one goroutine")
-)
+// ErrMessageTooBig is wrapped by the error of a read whose message went
+// over the read limit; the connection was closed with 1009.
+var ErrMessageTooBig = wsframe.ErrTooLarge
 
 // Reader waits for the next data message and returns its type and a reader
 // for its payload, which returns io.EOF at the end of the message. Control
