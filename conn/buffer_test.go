@@ -155,3 +155,28 @@ func TestReadEndOfStream(t *testing.T) {
 		})
 	}
 }
+
+// TestTimedOutWaitThenRead repeats a read whose context expires while it
+// waits for a message, then a read that gets one: the expiry must not leave
+// a deadline in the past behind (context.AfterFunc runs its func in a
+// goroutine of its own, which may start after the read has returned).
+func TestTimedOutWaitThenRead(t *testing.T) {
+	peer := &rawPeer{client: true}
+	a, b := tcpPair(t)
+	c := New(a, nil, false, "", nil)
+	t.Cleanup(func() { c.CloseNow() })
+	frame := peer.frame(true, 0, wsframe.OpBinary, []byte("x"))
+	var buf []byte
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, _, err := c.ReadInto(ctx, buf)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "round %d", i)
+		_, err = b.Write(frame)
+		require.NoError(t, err)
+		_, msg, err := c.ReadInto(context.Background(), buf)
+		require.NoError(t, err, "round %d", i)
+		require.Equal(t, []byte("x"), msg)
+		buf = msg
+	}
+}

@@ -263,22 +263,24 @@ func watchCtx(ctx context.Context, nc net.Conn, read bool) (stop func() bool) {
 	if dl, ok := ctx.Deadline(); ok {
 		setDeadline(dl)
 	}
-	var fired, done atomic.Bool
+	var done atomic.Bool
 	after := context.AfterFunc(ctx, func() {
-		fired.Store(true)
 		setDeadline(aLongTimeAgo)
 		done.Store(true)
 	})
 	return func() bool {
-		if !after() {
-			// The func has started (or ran): let it finish before the
-			// deadline is cleared, or it could set it again afterwards.
-			for fired.Load() && !done.Load() {
+		fired := !after()
+		if fired {
+			// ctx ended and the func was started in a goroutine of its
+			// own, which may not have run yet: let it finish before the
+			// deadline is cleared, or it would set it again afterwards
+			// (and the next read or write would time out at once).
+			for !done.Load() {
 				runtime.Gosched()
 			}
 		}
 		setDeadline(time.Time{})
-		return fired.Load() || ctx.Err() != nil
+		return fired || ctx.Err() != nil
 	}
 }
 
