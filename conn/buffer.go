@@ -83,7 +83,18 @@ func (b *bufReader) release() {
 // need makes sure at least n (<= readBufSize) bytes are buffered.
 func (b *bufReader) need(n int) error {
 	for b.w-b.r < n {
-		if err := b.fill(n); err != nil {
+		var err error
+		if b.raw != nil && b.hs == nil {
+			// fill's socket case, here to keep the waiting stack short.
+			if b.w > b.r {
+				b.grow()
+				b.compact(n)
+			}
+			err = b.rawRead()
+		} else {
+			err = b.fill(n)
+		}
+		if err != nil {
 			if b.w-b.r >= n {
 				return nil
 			}
@@ -160,6 +171,9 @@ func (b *bufReader) readSome(p []byte) (int, error) {
 			b.hs = nil
 		}
 		return n, err
+	}
+	if b.raw != nil {
+		return b.readDirect(p)
 	}
 	return b.nc.Read(p)
 }

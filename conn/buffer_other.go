@@ -8,3 +8,6 @@ func (b *bufReader) initRaw() {}
 
 // rawRead is never called where initRaw sets no raw connection.
 func (b *bufReader) rawRead() error { return nil }
+
+// readDirect is never called where initRaw sets no raw connection.
+func (b *bufReader) readDirect(p []byte) (int, error) { return 0, nil }

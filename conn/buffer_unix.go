@@ -49,6 +49,16 @@ func (b *bufReader) rawRead() error {
 	return os.NewSyscallError("read", syscall.Errno(b.fillErrno))
 }
 
+// readDirect reads once from the socket straight into p, with nothing
+// buffered: rawFill reads into buf, which is p for the call.
+func (b *bufReader) readDirect(p []byte) (int, error) {
+	b.buf, b.r, b.w = p, 0, 0
+	err := b.rawRead()
+	n := b.w
+	b.buf, b.w = nil, 0
+	return n, err
+}
+
 // rawFill is called by syscall.RawConn.Read with the socket, first at once
 // and then each time the poller says it has become readable, until it
 // returns true. It reads once into the buffer, taking a pooled buffer if it
@@ -57,7 +67,7 @@ func (b *bufReader) rawRead() error {
 // net.Conn.Read would make (a non-blocking read that fails with EAGAIN
 // before each wait), and a whole small frame arrives with it.
 func (b *bufReader) rawFill(fd uintptr) bool {
-	if b.pooled == nil {
+	if b.buf == nil {
 		b.grow()
 	}
 	for {

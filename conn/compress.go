@@ -310,6 +310,11 @@ func (s *inflateSource) fill() error {
 		return io.EOF
 	}
 	n, err := s.c.readRaw(s.buf[:])
+	for err == errControl {
+		if err = s.c.answerPing(); err == nil {
+			n, err = s.c.readRaw(s.buf[:])
+		}
+	}
 	s.r, s.w = 0, n
 	if err == io.EOF {
 		s.done = true

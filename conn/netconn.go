@@ -79,7 +79,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 				return 0, c.failRead(&wsframe.Error{Code: wsframe.CloseUnsupportedData, Reason: fmt.Sprintf("expected %v messages", nc.typ)})
 			}
 		}
-		n, err := c.readMessage(p)
+		n, err := c.readAnswering(p)
 		if err == io.EOF {
 			if n > 0 || len(p) == 0 {
 				return n, nil

@@ -52,15 +52,25 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 
 // writeEncoded writes a frame that is already encoded (server role).
 func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) error {
-	return w.locked(ctx, false, func() error {
-		if w.c.opts.OnFrame != nil {
-			h, _, _ := wsframe.ParseHeader(frame)
-			w.c.opts.OnFrame(Outbound, h, frame[hdrLen:])
-		}
-		n, err := w.c.nc.Write(frame)
-		if err != nil && n > 0 {
-			err = w.queue(err, frame[n:], nil, wsframe.Header{}, 0)
-		}
+	if err := w.lockFrame(ctx, false); err != nil {
 		return err
-	})
+	}
+	defer unlock(w.frameMu)
+	c := w.c
+	if c.opts.OnFrame != nil {
+		h, _, _ := wsframe.ParseHeader(frame)
+		c.opts.OnFrame(Outbound, h, frame[hdrLen:])
+	}
+	stop := watchCtx(ctx, c.nc, false)
+	var err error
+	if len(w.pending) > 0 {
+		err = w.flushPending()
+	}
+	if err == nil {
+		err = w.send(nil, frame, nil)
+	}
+	if err == nil && stop == nil {
+		return nil
+	}
+	return w.endFrame(ctx, stop, err)
 }

@@ -20,10 +20,14 @@ type reader struct {
 	// The current frame. (The small fields of frame and message are
 	// grouped to keep the Conn small: it is what an idle connection costs.)
 	frameLeft int64   // payload bytes of the current data frame not yet read
-	maskPos   int     // position in mask of the next payload byte
 	mask      [4]byte // the current frame's masking key (server side)
+	maskPos   uint8   // position in mask of the next payload byte
 	frameFin  bool    // the current data frame is the last of its message
 	masked    bool
+	// pingLen is the payload length + 1 of a ping whose pong is due; the
+	// payload waits at the front of the read buffer (see answerPing).
+	pingLen uint8
+	want    int // bytes needed at the front of the buffer (see readHeader)
 
 	// The current message.
 	inMessage  bool // a data message has started and its last frame not been read
@@ -86,8 +90,18 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 		return 0, buf[:0], c.readLockErr(err)
 	}
 	defer unlock(c.readMu)
-	typ, err := c.beginMessage(ctx)
+	if err := c.startRead(ctx); err != nil {
+		return 0, buf[:0], err
+	}
+	// beginMessage, written out: pongs go out from this frame, not deeper.
+	typ, err := c.nextMessage()
+	for err == errControl {
+		if err = c.answerPing(); err == nil {
+			typ, err = c.nextMessage()
+		}
+	}
 	if err != nil {
+		c.stopReadWatch()
 		return 0, buf[:0], err
 	}
 	buf = buf[:0]
@@ -96,31 +110,55 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 		// length was checked against the read limit (without a limit, only
 		// up to a MiB ahead: a declared length is not a promise). Otherwise
 		// let append grow it.
-		if need := c.rd.frameLeft; need > 0 && !c.rd.compressed {
-			if c.limit.Load() <= 0 {
-				need = min(need, 1<<20)
-			}
-			if int64(cap(buf)-len(buf)) < need {
-				buf = append(buf[:cap(buf)], make([]byte, int(need)-(cap(buf)-len(buf)))...)[:len(buf)]
-			}
-		}
-		if cap(buf) == len(buf) {
-			buf = append(buf, 0)[:len(buf)]
+		if need := c.rd.frameLeft; need > int64(cap(buf)-len(buf)) && !c.rd.compressed || cap(buf) == len(buf) {
+			buf = c.growFor(buf)
 		}
 		n, err := c.readMessage(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if err == nil {
+			continue
+		}
 		if err == io.EOF {
 			return typ, buf, nil
 		}
+		if err == errControl {
+			err = c.answerPing()
+		}
 		if err != nil {
-			if !c.failed() {
-				if ctx.Err() != nil || isTimeout(err) {
-					c.failRead(&wsframe.Error{Code: wsframe.ClosePolicyViolation, Reason: "read timed out in a message"})
-				}
-			}
-			return 0, buf, err
+			return 0, buf, c.readIntoErr(ctx, err)
 		}
 	}
+}
+
+// growFor makes room in buf for the rest of an uncompressed frame, whose
+// length was checked against the read limit (without a limit, only up to a
+// MiB ahead: a declared length is not a promise), or else for at least one
+// byte, letting append choose how much. (Not inlined: its temporaries
+// would enlarge ReadInto's frame, which is on every read's stack.)
+//
+//go:noinline
+func (c *Conn) growFor(buf []byte) []byte {
+	if need := c.rd.frameLeft; need > 0 && !c.rd.compressed {
+		if c.limit.Load() <= 0 {
+			need = min(need, 1<<20)
+		}
+		if int64(cap(buf)-len(buf)) < need {
+			buf = append(buf[:cap(buf)], make([]byte, int(need)-(cap(buf)-len(buf)))...)[:len(buf)]
+		}
+	}
+	if cap(buf) == len(buf) {
+		buf = append(buf, 0)[:len(buf)]
+	}
+	return buf
+}
+
+// readIntoErr fails the connection when a read of ReadInto timed out in the
+// middle of a message: the part already read is lost.
+func (c *Conn) readIntoErr(ctx context.Context, err error) error {
+	if !c.failed() && (ctx.Err() != nil || isTimeout(err)) {
+		c.failRead(&wsframe.Error{Code: wsframe.ClosePolicyViolation, Reason: "read timed out in a message"})
+	}
+	return err
 }
 
 // lockRead takes readMu for a read, letting Close know that a reader
@@ -146,8 +184,26 @@ func (c *Conn) failed() bool { return c.getErr() != nil }
 // beginMessage discards what is left of the previous message and reads
 // frames until the first frame of a new data message.
 func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
-	if err := c.getErr(); err != nil {
+	if err := c.startRead(ctx); err != nil {
 		return 0, err
+	}
+	typ, err := c.nextMessage()
+	for err == errControl {
+		if err = c.answerPing(); err == nil {
+			typ, err = c.nextMessage()
+		}
+	}
+	if err != nil {
+		c.stopReadWatch()
+	}
+	return typ, err
+}
+
+// startRead prepares a read under ctx: it watches ctx, and discards what
+// is left of the previous message.
+func (c *Conn) startRead(ctx context.Context) error {
+	if err := c.getErr(); err != nil {
+		return err
 	}
 	r := &c.rd
 	c.stopReadWatch()
@@ -156,13 +212,28 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 	if r.inMessage {
 		if err := c.discardMessage(); err != nil {
 			c.stopReadWatch()
-			return 0, err
+			return err
 		}
 		r.stopWatch = watchCtx(ctx, c.nc, true)
 	}
-	h, err := c.nextDataFrame(ctx)
+	return nil
+}
+
+// nextMessage reads frames until the first frame of a data message and
+// starts the message. After a control frame it returns errControl: the
+// caller answers with answerPing and calls again.
+func (c *Conn) nextMessage() (MessageType, error) {
+	r := &c.rd
+	h, err := c.nextDataFrame()
+	for err == errMore {
+		// Wait here, not inside nextDataFrame: the shallower the wait, the
+		// smaller the stack.
+		if err = r.buf.need(r.want); err != nil {
+			return 0, c.readErr(err)
+		}
+		h, err = c.nextDataFrame()
+	}
 	if err != nil {
-		c.stopReadWatch()
 		return 0, err
 	}
 	if h.Opcode == wsframe.OpContinuation {
@@ -198,6 +269,9 @@ func (c *Conn) discardMessage() error {
 	defer readBufPool.Put(bp)
 	for {
 		_, err := c.readMessage(*bp)
+		if err == errControl {
+			err = c.answerPing()
+		}
 		if err == io.EOF {
 			return nil
 		}
@@ -245,83 +319,131 @@ func (c *Conn) endMessageCheck() error {
 	return nil
 }
 
-// nextDataFrame reads frames until a data frame header, handling control
-// frames on the way.
-func (c *Conn) nextDataFrame(ctx context.Context) (wsframe.Header, error) {
-	for {
-		h, err := c.readHeader()
-		if err != nil {
-			return h, err
-		}
-		if h.Opcode.IsControl() {
-			if err := c.handleControl(ctx, h); err != nil {
-				return h, err
-			}
-			continue
-		}
-		if h.Opcode == wsframe.OpContinuation {
-			if !c.rd.inMessage {
-				c.rd.frameLeft = h.Length // for drainUntilClosed to skip
-				return h, c.failRead(errContinuationFirst)
-			}
-		} else if c.rd.inMessage {
-			c.rd.frameLeft = h.Length
-			return h, c.failRead(errDataInMessage)
-		}
-		return h, nil
+// nextDataFrame reads the next frame header. A control frame is handled
+// (see handleControl) and reported with errControl: the caller answers a
+// ping with answerPing and calls again. The loop over control frames is
+// left to the callers near the top of a read so that the deepest call
+// chains (a read that waits, a pong that is written) stay short: a
+// goroutine's stack, once grown past 2 KiB, is never given back.
+func (c *Conn) nextDataFrame() (wsframe.Header, error) {
+	h, err := c.readHeader()
+	if err != nil {
+		return h, err
 	}
+	if h.Opcode.IsControl() {
+		return h, c.handleControl(h)
+	}
+	if h.Opcode == wsframe.OpContinuation {
+		if !c.rd.inMessage {
+			c.rd.frameLeft = h.Length // for drainUntilClosed to skip
+			return h, c.failRead(errContinuationFirst)
+		}
+	} else if c.rd.inMessage {
+		c.rd.frameLeft = h.Length
+		return h, c.failRead(errDataInMessage)
+	}
+	return h, nil
 }
 
-// readHeader reads one frame header and checks the rules that need no
-// message state. The header's bytes are consumed only once it is complete,
-// so a read that times out loses nothing.
+// errControl is returned by nextDataFrame, and by the reads that call it,
+// after a control frame: the caller runs answerPing and reads on. It never
+// reaches the user.
+var errControl = errors.New("conn: control frame handled")
+
+// answerPing sends the pong due for a ping that handleControl left at the
+// front of the read buffer, and consumes the ping. The caller holds readMu.
+func (c *Conn) answerPing() error {
+	r := &c.rd
+	if r.pingLen == 0 {
+		return nil
+	}
+	n := int(r.pingLen) - 1
+	r.pingLen = 0
+	if n > len(r.buf.buffered()) {
+		return nil // the connection failed meanwhile and dropped its buffer
+	}
+	var err error
+	if !c.closeSent.Load() {
+		err = c.wr.writeControl(r.ctx, wsframe.OpPong, r.buf.buffered()[:n])
+	}
+	r.buf.discard(n)
+	if err != nil {
+		return c.setErr(err)
+	}
+	return nil
+}
+
+// readHeader parses the frame header at the front of the read buffer and
+// checks the rules that need no message state. It does not wait: when the
+// header, or a control frame's payload, is not all buffered yet it returns
+// errMore with the number of bytes it needs in rd.want, and the caller
+// waits for them (bufReader.need) and calls again. Nothing is consumed
+// until the header is complete, so a wait that times out loses nothing.
 func (c *Conn) readHeader() (wsframe.Header, error) {
 	b := &c.rd.buf
-	if err := b.need(2); err != nil {
-		return wsframe.Header{}, c.readErr(err)
-	}
 	h, n, err := wsframe.ParseHeader(b.buffered())
 	if err == wsframe.ErrShortHeader {
-		if err := b.need(n); err != nil {
-			return wsframe.Header{}, c.readErr(err)
-		}
-		h, n, err = wsframe.ParseHeader(b.buffered())
+		c.rd.want = max(n, 2)
+		return h, errMore
+	}
+	if err == nil {
+		err = c.checkHeader(&h)
 	}
 	if err != nil {
 		return h, c.failRead(err)
 	}
+	if h.Opcode.IsControl() && len(b.buffered()) < n+int(h.Length) {
+		// h.Length <= 125 (checked): wait for the whole frame.
+		c.rd.want = n + int(h.Length)
+		return h, errMore
+	}
+	b.discard(n)
+	if c.opts.PingInterval > 0 || c.opts.OnFrame != nil {
+		c.sawHeader(h)
+	}
+	return h, nil
+}
+
+// errMore is returned by readHeader (and nextDataFrame) when the next
+// frame header is not all buffered: rd.want bytes are needed.
+var errMore = errors.New("conn: more bytes needed")
+
+// checkHeader checks the rules on a frame header that need no message
+// state.
+func (c *Conn) checkHeader(h *wsframe.Header) error {
 	if err := h.Check(0); err != nil {
-		return h, c.failRead(err)
+		return err
 	}
 	if h.Rsv != 0 && !(h.Rsv == wsframe.RSV1 && c.rd.inflate != nil && (h.Opcode == wsframe.OpText || h.Opcode == wsframe.OpBinary)) {
 		// RSV1 marks a compressed message, on its first frame only.
-		return h, c.failRead(errRSV)
+		return errRSV
 	}
 	if c.client && h.Masked {
-		return h, c.failRead(errMasked)
+		return errMasked
 	}
 	if !c.client && !h.Masked {
-		return h, c.failRead(errUnmasked)
+		return errUnmasked
 	}
-	b.discard(n)
+	return nil
+}
+
+// sawHeader notes a received frame for keepalive and tells the observer
+// about data frames (control frames are told with their payload).
+func (c *Conn) sawHeader(h wsframe.Header) {
 	if c.opts.PingInterval > 0 {
 		c.lastRead.Store(time.Now().UnixNano())
 	}
 	if c.opts.OnFrame != nil && !h.Opcode.IsControl() {
 		c.opts.OnFrame(Inbound, h, nil)
 	}
-	return h, nil
 }
 
-// handleControl reads a control frame's payload and acts on it.
-func (c *Conn) handleControl(ctx context.Context, h wsframe.Header) error {
+// handleControl acts on a control frame whose payload readHeader left
+// buffered. A ping's payload stays there for answerPing to send back; it
+// returns errControl, or the peer's close as an error.
+func (c *Conn) handleControl(h wsframe.Header) error {
 	b := &c.rd.buf
 	n := int(h.Length)
-	if err := b.need(n); err != nil {
-		return c.readErr(err)
-	}
-	// The payload is used where it lies in the read buffer, and consumed
-	// (discard may give the buffer back) once nothing refers to it.
 	p := b.buffered()[:n]
 	if h.Masked {
 		wsframe.Mask(h.Mask, 0, p)
@@ -331,23 +453,16 @@ func (c *Conn) handleControl(ctx context.Context, h wsframe.Header) error {
 	}
 	switch h.Opcode {
 	case wsframe.OpPing:
-		var err error
-		if !c.closeSent.Load() {
-			err = c.wr.writeControl(ctx, wsframe.OpPong, p)
-		}
-		b.discard(n)
-		if err != nil {
-			return c.setErr(err)
-		}
+		c.rd.pingLen = uint8(n + 1)
+		return errControl
 	case wsframe.OpPong:
 		c.gotPong(p)
 		b.discard(n)
-	case wsframe.OpClose:
-		code, reason, err := wsframe.ParseClosePayload(p) // reason is a copy
-		b.discard(n)
-		return c.gotClose(code, reason, err)
+		return errControl
 	}
-	return nil
+	code, reason, err := wsframe.ParseClosePayload(p) // reason is a copy
+	b.discard(n)
+	return c.gotClose(code, reason, err)
 }
 
 // readErr turns an I/O error of the read side into the error to return.
@@ -400,7 +515,20 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	if m.gen != c.rd.gen {
 		return 0, io.EOF
 	}
-	return c.readMessage(p)
+	return c.readAnswering(p)
+}
+
+// readAnswering is readMessage, answering pings on the way.
+func (c *Conn) readAnswering(p []byte) (int, error) {
+	for {
+		n, err := c.readMessage(p)
+		if err != errControl {
+			return n, err
+		}
+		if err := c.answerPing(); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // readMessage reads the current message's payload (inflated, when it is
@@ -457,9 +585,15 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		if err := c.getErr(); err != nil {
 			return 0, err
 		}
-		h, err := c.nextDataFrame(r.ctx)
+		h, err := c.nextDataFrame()
+		if err == errMore {
+			if err := r.buf.need(r.want); err != nil {
+				return 0, c.readErr(err)
+			}
+			continue
+		}
 		if err != nil {
-			return 0, err
+			return 0, err // errControl included: the caller answers and calls again
 		}
 		if err := c.startFrame(h); err != nil {
 			return 0, err
@@ -474,7 +608,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 	n, err := r.buf.read(p)
 	if n > 0 {
 		if r.masked {
-			r.maskPos = wsframe.Mask(r.mask, r.maskPos, p[:n])
+			r.maskPos = uint8(wsframe.Mask(r.mask, int(r.maskPos), p[:n]))
 		}
 		r.frameLeft -= int64(n)
 		return n, nil

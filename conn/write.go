@@ -20,21 +20,16 @@ const writeBufSize = 16 << 10
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
 
-// writeCopyMax is the largest payload that is copied behind its header and
-// sent with one write. Larger unmasked payloads go out with writev, header
-// and payload from where they are, which saves copying them.
-const writeCopyMax = 4096
-
-// frameVec is what a vectored write of one frame needs. It is pooled rather
-// than kept in the writer, so that a connection holds none of it while idle
-// (net.Buffers.WriteTo makes it escape).
+// frameVec is what writing one frame needs besides its payload: room for
+// the header, and the state of a vectored write (see writeVec). It is
+// pooled rather than kept in the writer, so that a connection holds none of
+// it while idle.
 type frameVec struct {
-	hdr  [wsframe.MaxHeaderSize]byte
-	vec  [2][]byte
-	bufs net.Buffers
+	hdr [wsframe.MaxHeaderSize]byte
+	vecState
 }
 
-var frameVecPool = sync.Pool{New: func() any { return new(frameVec) }}
+var frameVecPool = sync.Pool{New: func() any { return newFrameVec() }}
 
 // maskKeyPool holds ChaCha8 generators, each seeded from crypto/rand, that
 // make the clients' mask keys: fast, never blocking, and unpredictable to a
@@ -65,7 +60,7 @@ type writer struct {
 	c       *Conn
 	msgMu   chan struct{} // held while one data message is being sent
 	frameMu chan struct{} // held while one frame is being written
-	writev  bool          // the connection does vectored writes in one call
+	writev  bool          // the connection writes two slices in one system call (writeVec)
 	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
 	pending []byte        // the rest of a frame whose write timed out; goes out first
 }
@@ -74,10 +69,18 @@ func (w *writer) init(c *Conn) {
 	w.c = c
 	w.msgMu = make(chan struct{}, 1)
 	w.frameMu = make(chan struct{}, 1)
-	switch c.nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
-		w.writev = true
+	w.writev = canWritev(&c.rd.buf)
+}
+
+// writeTwo writes a and then b with nc.Write, for connections that cannot
+// write both in one call.
+func writeTwo(nc net.Conn, a, b []byte) (int, error) {
+	n, err := nc.Write(a)
+	if err != nil || len(b) == 0 {
+		return n, err
 	}
+	m, err := nc.Write(b)
+	return n + m, err
 }
 
 // Write sends a whole message as one frame. It is safe to call from many
@@ -88,14 +91,30 @@ func (w *writer) init(c *Conn) {
 // the connection stays usable. Other write errors end the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
-		return fmt.Errorf("conn: cannot write a message of type %v", typ)
+		return errMessageType(typ)
+	}
+	if c.wr.comp != nil {
+		return c.writeCompressed(ctx, typ, p)
 	}
 	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
 		return c.writeLockErr(err)
 	}
 	defer unlock(c.wr.msgMu)
+	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}, p)
+}
+
+func errMessageType(typ MessageType) error {
+	return fmt.Errorf("conn: cannot write a message of type %v", typ)
+}
+
+// writeCompressed is Write on a connection with permessage-deflate.
+func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) error {
+	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+		return c.writeLockErr(err)
+	}
+	defer unlock(c.wr.msgMu)
 	h := wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}
-	if cp := c.wr.comp; cp != nil && len(p) >= cp.cfg.threshold {
+	if cp := c.wr.comp; len(p) >= cp.cfg.threshold {
 		z, err := cp.compress(p)
 		if err != nil {
 			return err
@@ -126,31 +145,24 @@ func (w *writer) writeControl(ctx context.Context, op wsframe.Opcode, p []byte) 
 
 // writeFrame writes one frame with payload p, masking it on the client
 // side. The caller holds msgMu for data frames.
+//
+// The write paths are kept flat (no closures, few and small frames): they
+// run on the caller's goroutine, often under a read that answers a ping,
+// and a goroutine whose frames ever go deeper than a 2 KiB stack allows
+// keeps a 4 KiB stack for the rest of its life.
 func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) error {
-	return w.locked(ctx, h.Opcode == wsframe.OpClose, func() error {
-		h.Length = int64(len(p))
-		if w.c.client {
-			h.Masked = true
-			h.Mask = newMaskKey()
-		}
-		if w.c.opts.OnFrame != nil {
-			w.c.opts.OnFrame(Outbound, h, p)
-		}
-		return w.write(h, p)
-	})
-}
-
-// locked runs write, which puts one frame on the wire, holding frameMu and
-// under ctx. Once a close frame went out only another close may follow. A
-// failed write leaves a partial frame behind, so it ends the connection.
-func (w *writer) locked(ctx context.Context, isClose bool, write func() error) error {
-	c := w.c
-	if err := lock(ctx, w.frameMu, c.closed); err != nil {
-		return c.writeLockErr(err)
+	if err := w.lockFrame(ctx, h.Opcode == wsframe.OpClose); err != nil {
+		return err
 	}
 	defer unlock(w.frameMu)
-	if c.closeSent.Load() && !isClose {
-		return ErrClosed
+	c := w.c
+	h.Length = int64(len(p))
+	if c.client {
+		h.Masked = true
+		h.Mask = newMaskKey()
+	}
+	if c.opts.OnFrame != nil {
+		c.opts.OnFrame(Outbound, h, p)
 	}
 	stop := watchCtx(ctx, c.nc, false)
 	var err error
@@ -158,15 +170,43 @@ func (w *writer) locked(ctx context.Context, isClose bool, write func() error) e
 		err = w.flushPending()
 	}
 	if err == nil {
-		err = write()
+		if h.Masked || !w.writev {
+			err = w.writeCopy(h, p)
+		} else {
+			err = w.send(&h, nil, p)
+		}
 	}
+	if err == nil && stop == nil {
+		return nil
+	}
+	return w.endFrame(ctx, stop, err)
+}
+
+// lockFrame takes frameMu for one frame. Once a close frame went out only
+// another close may follow.
+func (w *writer) lockFrame(ctx context.Context, isClose bool) error {
+	c := w.c
+	if err := lock(ctx, w.frameMu, c.closed); err != nil {
+		return c.writeLockErr(err)
+	}
+	if c.closeSent.Load() && !isClose {
+		unlock(w.frameMu)
+		return ErrClosed
+	}
+	return nil
+}
+
+// endFrame finishes a frame's write under ctx: it undoes the context watch
+// and turns the write's error into the one to return. A failed write
+// leaves a partial frame behind, so it ends the connection; a timed-out
+// one has queued the rest of its frame (see queue), so it does not.
+func (w *writer) endFrame(ctx context.Context, stop func() bool, err error) error {
 	interrupted := stop != nil && stop()
 	if err == nil {
 		return nil
 	}
+	c := w.c
 	if isTimeout(err) {
-		// Nothing is lost: the rest of a frame cut short waits in pending,
-		// ahead of the next frame, and the connection stays usable.
 		var q *queuedError
 		queued := errors.As(err, &q)
 		if interrupted && ctx.Err() != nil {
@@ -215,25 +255,9 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 	return &queuedError{err}
 }
 
-// write puts header and payload on the wire, in one system call where the
-// connection allows it.
-func (w *writer) write(h wsframe.Header, p []byte) error {
-	nc := w.c.nc
-	if !h.Masked && w.writev && len(p) > writeCopyMax {
-		v := frameVecPool.Get().(*frameVec)
-		v.vec[0], v.vec[1] = wsframe.AppendHeader(v.hdr[:0], h), p
-		v.bufs = v.vec[:]
-		n, err := v.bufs.WriteTo(nc) // consumes what it wrote from v.bufs
-		if err != nil && n > 0 && isTimeout(err) {
-			for _, b := range v.bufs {
-				w.pending = append(w.pending, b...)
-			}
-			err = &queuedError{err}
-		}
-		v.vec[1], v.bufs = nil, nil // the pool must not keep p alive
-		frameVecPool.Put(v)
-		return err
-	}
+// writeCopy writes a frame through a pooled buffer, the header and as much
+// of the payload as fits (masked on the client side) in each write.
+func (w *writer) writeCopy(h wsframe.Header, p []byte) error {
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
 	buf := wsframe.AppendHeader((*bp)[:0], h)
@@ -247,7 +271,7 @@ func (w *writer) write(h wsframe.Header, p []byte) error {
 		}
 		buf = buf[:len(buf)+n]
 		p = p[n:]
-		if m, err := nc.Write(buf); err != nil {
+		if m, err := writeTwo(w.c.nc, buf, nil); err != nil {
 			if first && m == 0 {
 				return err // nothing of this frame went out
 			}
@@ -259,6 +283,19 @@ func (w *writer) write(h wsframe.Header, p []byte) error {
 		}
 		buf = buf[:0]
 	}
+}
+
+// partial handles a write of a and then b (the parts of one frame) that
+// failed after m bytes went out: if it timed out, the rest is queued (see
+// queue).
+func (w *writer) partial(err error, m int, a, b []byte) error {
+	if m == 0 {
+		return err // nothing of the frame went out
+	}
+	if m < len(a) {
+		return w.queue(err, a[m:], b, wsframe.Header{}, 0)
+	}
+	return w.queue(err, nil, b[m-len(a):], wsframe.Header{}, 0)
 }
 
 // Writer returns a writer for one message of the given type, sent as the

@@ -94,13 +94,15 @@ func serveOursRaw(ln net.Listener) error {
 			return err
 		}
 		go func() {
-			defer nc.Close()
 			br := bufio.NewReaderSize(nc, 1024)
 			res, err := handshake.UpgradeConn(nc, br, &handshake.ServerOptions{InsecureSkipOriginCheck: true})
 			if err != nil {
+				nc.Close()
 				return
 			}
-			echoOurs(conn.New(nc, br, false, res.Subprotocol, nil))
+			// A fresh goroutine for the connection's life, as behind
+			// net/http: the handshake's parsing grew this one's stack.
+			go echoOurs(conn.New(nc, br, false, res.Subprotocol, nil))
 		}()
 	}
 }

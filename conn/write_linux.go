@@ -1,0 +1,113 @@
+package conn
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// vecState is a frame's vectored write in progress, on Linux: TCP and Unix
+// sockets are written through syscall.RawConn with a writev of header and
+// payload (uncopied), which keeps the write both one system call and
+// shallow on the stack (see writeFrame).
+type vecState struct {
+	iov  [2]syscall.Iovec
+	a, b []byte // what is left to write
+	n    int    // bytes written so far
+	err  error  // the failed system call's error
+	fn   func(fd uintptr) bool
+}
+
+func newFrameVec() *frameVec {
+	v := new(frameVec)
+	v.fn = v.rawWrite // made once per pooled frameVec, not per write
+	return v
+}
+
+// send writes one frame: h's header (when h is not nil), then a and b. If
+// the write times out after part of the frame went out, the rest is queued
+// (see queue).
+func (w *writer) send(h *wsframe.Header, a, b []byte) error {
+	v := frameVecPool.Get().(*frameVec)
+	if h != nil {
+		a = v.header(h)
+	}
+	var n int
+	var err error
+	if raw := w.c.rd.buf.raw; raw != nil {
+		v.a, v.b, v.n, v.err = a, b, 0, nil
+		if err = raw.Write(v.fn); err == nil {
+			err = v.err
+		}
+		n = v.n
+		// The pool must not keep the caller's memory alive.
+		v.a, v.b, v.err, v.iov = nil, nil, nil, [2]syscall.Iovec{}
+	} else {
+		n, err = writeTwo(w.c.nc, a, b)
+	}
+	if err != nil {
+		err = w.partial(err, n, a, b)
+	}
+	frameVecPool.Put(v)
+	return err
+}
+
+// header encodes h into v. (Not inlined, to keep send's frame small.)
+//
+//go:noinline
+func (v *frameVec) header(h *wsframe.Header) []byte {
+	return wsframe.AppendHeader(v.hdr[:0], *h)
+}
+
+// rawWrite is called by syscall.RawConn.Write with the socket until it
+// returns true: it writes what is left, and returns false when the socket
+// cannot take more now (the poller then waits for it, or for the deadline).
+func (v *frameVec) rawWrite(fd uintptr) bool {
+	for len(v.a)+len(v.b) > 0 {
+		var n int
+		var err error
+		switch {
+		case len(v.b) == 0:
+			n, err = syscall.Write(int(fd), v.a)
+		case len(v.a) == 0:
+			n, err = syscall.Write(int(fd), v.b)
+		default:
+			n, err = v.writev(fd)
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			v.err = os.NewSyscallError("write", err)
+			return true
+		}
+		v.n += n
+		if n < len(v.a) {
+			v.a = v.a[n:]
+			continue
+		}
+		n -= len(v.a)
+		v.a, v.b = nil, v.b[n:]
+	}
+	return true
+}
+
+// writev writes v.a and v.b, both not empty, with one system call.
+func (v *frameVec) writev(fd uintptr) (int, error) {
+	v.iov[0].Base = &v.a[0]
+	v.iov[0].SetLen(len(v.a))
+	v.iov[1].Base = &v.b[0]
+	v.iov[1].SetLen(len(v.b))
+	n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), 2)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// canWritev reports whether send writes a frame in one system call.
+func canWritev(b *bufReader) bool { return b.raw != nil }

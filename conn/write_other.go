@@ -1,0 +1,54 @@
+//go:build !linux
+
+package conn
+
+import (
+	"net"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// vecState is a frame's vectored write: net.Buffers, which writes TCP and
+// Unix sockets with one writev.
+type vecState struct {
+	vec  [2][]byte
+	bufs net.Buffers
+}
+
+func newFrameVec() *frameVec { return new(frameVec) }
+
+// send writes one frame: h's header (when h is not nil), then a and b. If
+// the write times out after part of the frame went out, the rest is queued
+// (see queue).
+func (w *writer) send(h *wsframe.Header, a, b []byte) error {
+	v := frameVecPool.Get().(*frameVec)
+	if h != nil {
+		a = wsframe.AppendHeader(v.hdr[:0], *h)
+	}
+	var n int
+	var err error
+	if w.writev && len(b) > 0 {
+		v.vec[0], v.vec[1] = a, b
+		v.bufs = v.vec[:]
+		var m int64
+		m, err = v.bufs.WriteTo(w.c.nc)
+		n = int(m)
+		v.vec[0], v.vec[1], v.bufs = nil, nil, nil // the pool must not keep them alive
+	} else {
+		n, err = writeTwo(w.c.nc, a, b)
+	}
+	if err != nil {
+		err = w.partial(err, n, a, b)
+	}
+	frameVecPool.Put(v)
+	return err
+}
+
+// canWritev reports whether send writes a frame in one system call.
+func canWritev(b *bufReader) bool {
+	switch b.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
