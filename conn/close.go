@@ -72,21 +72,21 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 			c.closeTCP()
 			return err
 		}
-		select {
-		case <-c.closed:
+		if c.isEnded() {
 			return ErrClosed
-		default: // a close handshake is under way: wait for it too
 		}
+		// A close handshake is under way: wait for it too.
 	}
+	closed, closeRcvd := c.done(), c.closeRcvdChan()
 	timer := time.NewTimer(c.opts.CloseTimeout)
 	defer timer.Stop()
 	timedOut := false
 	select {
-	case <-c.closed:
-	case <-c.closeRcvd:
+	case <-closed:
+	case <-closeRcvd:
 		// The reading goroutine finishes the handshake (closes TCP).
 		select {
-		case <-c.closed:
+		case <-closed:
 		case <-timer.C:
 			timedOut = true
 			c.closeTCP()
@@ -109,7 +109,7 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 			break
 		}
 		select {
-		case <-c.closed:
+		case <-closed:
 		case <-timer.C:
 			timedOut = true
 			c.closeTCP()
@@ -118,10 +118,8 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		timedOut = true
 		c.closeTCP()
 	}
-	select {
-	case <-c.closeRcvd:
+	if c.gotPeerClose() {
 		return nil
-	default:
 	}
 	if timedOut {
 		return errCloseTimeout
@@ -178,7 +176,7 @@ func (c *Conn) gotClose(code wsframe.CloseCode, reason string, err error) error 
 		return c.failRead(err)
 	}
 	ce := CloseError{Code: code, Reason: reason}
-	c.notePeerClose(ce)
+	c.notePeerClose()
 	if !c.closeSent.Load() {
 		echo := code
 		if echo == wsframe.CloseNoStatus {
@@ -192,16 +190,37 @@ func (c *Conn) gotClose(code wsframe.CloseCode, reason string, err error) error 
 }
 
 // notePeerClose records the peer's close frame and wakes Close.
-func (c *Conn) notePeerClose(ce CloseError) {
-	c.closeRcvdMu.Lock()
-	defer c.closeRcvdMu.Unlock()
-	select {
-	case <-c.closeRcvd:
+func (c *Conn) notePeerClose() {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.peerClosed {
 		return
-	default:
 	}
-	c.peerClose = &ce
-	close(c.closeRcvd)
+	c.peerClosed = true
+	if c.closeRcvd != nil {
+		close(c.closeRcvd)
+	}
+}
+
+// closeRcvdChan returns the channel that is closed when the peer's close
+// frame has arrived, making it on first use.
+func (c *Conn) closeRcvdChan() <-chan struct{} {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.closeRcvd == nil {
+		c.closeRcvd = make(chan struct{})
+		if c.peerClosed {
+			close(c.closeRcvd)
+		}
+	}
+	return c.closeRcvd
+}
+
+// gotPeerClose reports whether the peer's close frame has arrived.
+func (c *Conn) gotPeerClose() bool {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.peerClosed
 }
 
 // finishAfterClose ends the connection once both close frames have been
@@ -285,7 +304,7 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		if err != nil {
 			code, reason = wsframe.CloseProtocolError, ""
 		}
-		c.notePeerClose(CloseError{Code: code, Reason: reason})
+		c.notePeerClose()
 		c.setErr(CloseError{Code: code, Reason: reason})
 		c.finishAfterClose()
 		return false
@@ -298,7 +317,10 @@ func (c *Conn) closeTCP() {
 		c.setErr(ErrClosed)
 		c.nc.Close()
 		c.errMu.Lock()
-		close(c.closed)
+		c.ended = true
+		if c.closed != nil {
+			close(c.closed)
+		}
 		f := c.onCloseFn
 		c.errMu.Unlock()
 		c.stopKeepalive()

@@ -101,6 +101,15 @@ type Options struct {
 	CompressionThreshold int
 }
 
+// settings are the options a Conn consults after New (the others are
+// applied by New): fewer bytes in every Conn.
+type settings struct {
+	CloseTimeout time.Duration
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	OnFrame      FrameObserver
+}
+
 // Conn is a WebSocket connection. It is created by Accept (server), Dial
 // (client) or New (over a connection whose handshake is done).
 //
@@ -112,7 +121,7 @@ type Options struct {
 type Conn struct {
 	nc    net.Conn
 	sub   string
-	opts  Options
+	opts  settings
 	limit atomic.Int64
 
 	rd reader // read side state, used by the reading goroutine
@@ -124,20 +133,26 @@ type Conn struct {
 	readWaiters atomic.Int32 // reads waiting for readMu: Close hands over to them
 
 	// Close state. (The small fields sit together to keep the Conn small.)
-	closeSent   atomic.Bool // a close frame was written
-	closeOnce   sync.Once
-	client      bool          // the role: a client masks what it sends
-	closed      chan struct{} // closed when the Conn is finished
-	closeRcvd   chan struct{} // closed when the peer's close frame arrived
-	closeRcvdMu sync.Mutex
-	peerClose   *CloseError // set before closeRcvd is closed
-	errMu       sync.Mutex
-	err         error // first terminal error, returned by later calls
+	closeSent  atomic.Bool // a close frame was written
+	closeOnce  sync.Once
+	client     bool // the role: a client masks what it sends
+	ended      bool // the Conn is finished; under errMu
+	peerClosed bool // the peer's close frame arrived; under errMu
+	writev     bool // the writer sends a frame with one system call (see writer.send)
+	// closed and closeRcvd are made on first use (see done and
+	// closeRcvdChan), so that an idle connection holds neither: closed is
+	// closed when the Conn is finished, closeRcvd when the peer's close
+	// frame arrived.
+	closed    chan struct{}
+	closeRcvd chan struct{}
+	// errMu guards err, ended, onCloseFn, the close channels and the ping
+	// state: one mutex for the rarely used state, fewer bytes per Conn.
+	errMu sync.Mutex
+	err   error // first terminal error, returned by later calls
 
 	onCloseFn func() // called once the connection has ended
 
-	// Ping state.
-	pingMu      sync.Mutex
+	// Ping state, under errMu.
 	pings       map[[4]byte]chan struct{}
 	pingCounter uint32
 	keepalive   *time.Timer
@@ -152,31 +167,31 @@ type Conn struct {
 // subprotocol is the negotiated subprotocol, reported by Subprotocol.
 func New(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, opts *Options) *Conn {
 	c := &Conn{
-		nc:        nc,
-		client:    client,
-		sub:       subprotocol,
-		readMu:    make(chan struct{}, 1),
-		closed:    make(chan struct{}),
-		closeRcvd: make(chan struct{}),
+		nc:     nc,
+		client: client,
+		sub:    subprotocol,
+		readMu: make(chan struct{}, 1),
 	}
+	var o Options
 	if opts != nil {
-		c.opts = *opts
+		o = *opts
 	}
+	c.opts = settings{CloseTimeout: o.CloseTimeout, PingInterval: o.PingInterval, PingTimeout: o.PingTimeout, OnFrame: o.OnFrame}
 	switch {
-	case c.opts.ReadLimit == 0:
+	case o.ReadLimit == 0:
 		c.limit.Store(DefaultReadLimit)
-	case c.opts.ReadLimit < 0:
+	case o.ReadLimit < 0:
 		c.limit.Store(0)
 	default:
-		c.limit.Store(c.opts.ReadLimit)
+		c.limit.Store(o.ReadLimit)
 	}
 	if c.opts.CloseTimeout <= 0 {
 		c.opts.CloseTimeout = DefaultCloseTimeout
 	}
 	c.rd.init(nc, br)
 	c.wr.init(c)
-	if p := c.opts.Deflate; p != nil {
-		cfg := newDeflateConfig(*p, client, c.opts.CompressionLevel, c.opts.CompressionThreshold)
+	if p := o.Deflate; p != nil {
+		cfg := newDeflateConfig(*p, client, o.CompressionLevel, o.CompressionThreshold)
 		c.rd.inflate = &decompressor{takeover: cfg.readTakeover}
 		c.wr.comp = &compressor{cfg: cfg}
 	}
@@ -211,7 +226,28 @@ func (c *Conn) SetReadLimit(n int64) {
 }
 
 // Done returns a channel that is closed when the connection has ended.
-func (c *Conn) Done() <-chan struct{} { return c.closed }
+func (c *Conn) Done() <-chan struct{} { return c.done() }
+
+// done returns the channel that is closed when the Conn has ended, making
+// it on first use.
+func (c *Conn) done() <-chan struct{} {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.closed == nil {
+		c.closed = make(chan struct{})
+		if c.ended {
+			close(c.closed)
+		}
+	}
+	return c.closed
+}
+
+// isEnded reports whether the Conn has ended.
+func (c *Conn) isEnded() bool {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.ended
+}
 
 // setErr records the first terminal error; it returns the recorded one.
 func (c *Conn) setErr(err error) error {
@@ -229,13 +265,15 @@ func (c *Conn) getErr() error {
 	return c.err
 }
 
-// lock acquires a channel lock, giving up when ctx is done or the Conn ends.
-func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
+// lock acquires a channel lock of c, giving up when ctx is done or the Conn
+// ends.
+func lock(ctx context.Context, mu chan struct{}, c *Conn) error {
 	select {
 	case mu <- struct{}{}:
 		return nil
 	default:
 	}
+	closed := c.done()
 	select {
 	case mu <- struct{}{}:
 		return nil
@@ -297,12 +335,10 @@ func isTimeout(err error) bool {
 // it already has). One callback per Conn: it is used by Group.
 func (c *Conn) onClose(f func()) {
 	c.errMu.Lock()
-	select {
-	case <-c.closed:
+	if c.ended {
 		c.errMu.Unlock()
 		f()
 		return
-	default:
 	}
 	c.onCloseFn = f
 	c.errMu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -557,4 +558,11 @@ func TestCloseWhenThePeerDropsTheConnection(t *testing.T) {
 	err := c.Close(wsframe.CloseNormal, "")
 	require.ErrorIs(t, err, errNoCloseFrame)
 	require.Equal(t, wsframe.CloseAbnormal, CloseCode(err))
+}
+
+// TestConnSize keeps the Conn within the 448-byte allocation size class:
+// it is most of what an idle connection holds on the heap (with its read
+// lock channel and the runtime's own per-socket and per-goroutine state).
+func TestConnSize(t *testing.T) {
+	require.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(448))
 }

@@ -21,18 +21,18 @@ func (c *Conn) Ping(ctx context.Context) error {
 func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
 	var p [4]byte
 	ch := make(chan struct{})
-	c.pingMu.Lock()
+	c.errMu.Lock()
 	c.pingCounter++
 	binary.BigEndian.PutUint32(p[:], c.pingCounter)
 	if c.pings == nil {
 		c.pings = make(map[[4]byte]chan struct{})
 	}
 	c.pings[p] = ch
-	c.pingMu.Unlock()
+	c.errMu.Unlock()
 	defer func() {
-		c.pingMu.Lock()
+		c.errMu.Lock()
 		delete(c.pings, p)
-		c.pingMu.Unlock()
+		c.errMu.Unlock()
 	}()
 	if err := c.wr.writeControl(ctx, wsframe.OpPing, p[:]); err != nil {
 		return err
@@ -50,7 +50,7 @@ func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
 		return errPongTimeout
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.closed:
+	case <-c.done():
 		if err := c.getErr(); err != nil {
 			return err
 		}
@@ -65,8 +65,8 @@ func (c *Conn) gotPong(p []byte) {
 	if len(p) != 4 {
 		return
 	}
-	c.pingMu.Lock()
-	defer c.pingMu.Unlock()
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
 	if ch, ok := c.pings[[4]byte(p)]; ok {
 		close(ch)
 		delete(c.pings, [4]byte(p))
@@ -80,32 +80,30 @@ func (c *Conn) startKeepalive() {
 		c.opts.PingTimeout = c.opts.PingInterval
 	}
 	c.lastRead.Store(time.Now().UnixNano())
-	c.pingMu.Lock()
+	c.errMu.Lock()
 	c.keepalive = time.AfterFunc(c.opts.PingInterval, c.keepaliveTick)
-	c.pingMu.Unlock()
+	c.errMu.Unlock()
 }
 
 func (c *Conn) stopKeepalive() {
-	c.pingMu.Lock()
+	c.errMu.Lock()
 	if c.keepalive != nil {
 		c.keepalive.Stop()
 	}
-	c.pingMu.Unlock()
+	c.errMu.Unlock()
 }
 
 // keepaliveTick runs when nothing has been received for a while: it pings,
 // and closes the connection if the pong does not come in time.
 func (c *Conn) keepaliveTick() {
-	select {
-	case <-c.closed:
+	if c.isEnded() {
 		return
-	default:
 	}
 	idle := time.Since(time.Unix(0, c.lastRead.Load()))
 	if wait := c.opts.PingInterval - idle; wait > 0 {
-		c.pingMu.Lock()
+		c.errMu.Lock()
 		c.keepalive.Reset(wait)
-		c.pingMu.Unlock()
+		c.errMu.Unlock()
 		return
 	}
 	// The ping may wait for the connection (a message being written) as
@@ -117,7 +115,7 @@ func (c *Conn) keepaliveTick() {
 		c.Close(wsframe.CloseGoingAway, "keepalive timeout")
 		return
 	}
-	c.pingMu.Lock()
+	c.errMu.Lock()
 	c.keepalive.Reset(c.opts.PingInterval)
-	c.pingMu.Unlock()
+	c.errMu.Unlock()
 }

@@ -43,7 +43,7 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.client {
 		return c.Write(ctx, pm.typ, pm.data)
 	}
-	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+	if err := lock(ctx, c.wr.msgMu, c); err != nil {
 		return c.writeLockErr(err)
 	}
 	defer unlock(c.wr.msgMu)

@@ -27,11 +27,11 @@ type reader struct {
 	// pingLen is the payload length + 1 of a ping whose pong is due; the
 	// payload waits at the front of the read buffer (see answerPing).
 	pingLen uint8
-	want    int // bytes needed at the front of the buffer (see readHeader)
 
 	// The current message.
-	inMessage  bool // a data message has started and its last frame not been read
-	compressed bool // the message is compressed (RSV1 on its first frame)
+	inMessage  bool  // a data message has started and its last frame not been read
+	compressed bool  // the message is compressed (RSV1 on its first frame)
+	want       uint8 // bytes needed at the front of the buffer (see readHeader): at most 14 + 125
 	msgType    MessageType
 	msgSize    int64         // payload bytes of the message so far (after inflation)
 	rawSize    int64         // payload bytes of the message's frames so far
@@ -166,7 +166,7 @@ func (c *Conn) readIntoErr(ctx context.Context, err error) error {
 func (c *Conn) lockRead(ctx context.Context) error {
 	c.readWaiters.Add(1)
 	defer c.readWaiters.Add(-1)
-	return lock(ctx, c.readMu, c.closed)
+	return lock(ctx, c.readMu, c)
 }
 
 func (c *Conn) readLockErr(err error) error {
@@ -228,7 +228,7 @@ func (c *Conn) nextMessage() (MessageType, error) {
 	for err == errMore {
 		// Wait here, not inside nextDataFrame: the shallower the wait, the
 		// smaller the stack.
-		if err = r.buf.need(r.want); err != nil {
+		if err = r.buf.need(int(r.want)); err != nil {
 			return 0, c.readErr(err)
 		}
 		h, err = c.nextDataFrame()
@@ -383,7 +383,7 @@ func (c *Conn) readHeader() (wsframe.Header, error) {
 	b := &c.rd.buf
 	h, n, err := wsframe.ParseHeader(b.buffered())
 	if err == wsframe.ErrShortHeader {
-		c.rd.want = max(n, 2)
+		c.rd.want = uint8(max(n, 2))
 		return h, errMore
 	}
 	if err == nil {
@@ -394,7 +394,7 @@ func (c *Conn) readHeader() (wsframe.Header, error) {
 	}
 	if h.Opcode.IsControl() && len(b.buffered()) < n+int(h.Length) {
 		// h.Length <= 125 (checked): wait for the whole frame.
-		c.rd.want = n + int(h.Length)
+		c.rd.want = uint8(n + int(h.Length))
 		return h, errMore
 	}
 	b.discard(n)
@@ -587,7 +587,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		}
 		h, err := c.nextDataFrame()
 		if err == errMore {
-			if err := r.buf.need(r.want); err != nil {
+			if err := r.buf.need(int(r.want)); err != nil {
 				return 0, c.readErr(err)
 			}
 			continue

@@ -60,7 +60,6 @@ type writer struct {
 	c       *Conn
 	msgMu   chan struct{} // held while one data message is being sent
 	frameMu chan struct{} // held while one frame is being written
-	writev  bool          // the connection writes two slices in one system call (writeVec)
 	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
 	pending []byte        // the rest of a frame whose write timed out; goes out first
 }
@@ -69,7 +68,7 @@ func (w *writer) init(c *Conn) {
 	w.c = c
 	w.msgMu = make(chan struct{}, 1)
 	w.frameMu = make(chan struct{}, 1)
-	w.writev = canWritev(&c.rd.buf)
+	c.writev = canWritev(&c.rd.buf)
 }
 
 // writeTwo writes a and then b with nc.Write, for connections that cannot
@@ -96,7 +95,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if c.wr.comp != nil {
 		return c.writeCompressed(ctx, typ, p)
 	}
-	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+	if err := lock(ctx, c.wr.msgMu, c); err != nil {
 		return c.writeLockErr(err)
 	}
 	defer unlock(c.wr.msgMu)
@@ -109,7 +108,7 @@ func errMessageType(typ MessageType) error {
 
 // writeCompressed is Write on a connection with permessage-deflate.
 func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) error {
-	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+	if err := lock(ctx, c.wr.msgMu, c); err != nil {
 		return c.writeLockErr(err)
 	}
 	defer unlock(c.wr.msgMu)
@@ -170,7 +169,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		err = w.flushPending()
 	}
 	if err == nil {
-		if h.Masked || !w.writev {
+		if h.Masked || !w.c.writev {
 			err = w.writeCopy(h, p)
 		} else {
 			err = w.send(&h, nil, p)
@@ -186,7 +185,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 // another close may follow.
 func (w *writer) lockFrame(ctx context.Context, isClose bool) error {
 	c := w.c
-	if err := lock(ctx, w.frameMu, c.closed); err != nil {
+	if err := lock(ctx, w.frameMu, c); err != nil {
 		return c.writeLockErr(err)
 	}
 	if c.closeSent.Load() && !isClose {
@@ -307,7 +306,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("conn: cannot write a message of type %v", typ)
 	}
-	if err := lock(ctx, c.wr.msgMu, c.closed); err != nil {
+	if err := lock(ctx, c.wr.msgMu, c); err != nil {
 		return nil, c.writeLockErr(err)
 	}
 	bp := writeBufPool.Get().(*[]byte)

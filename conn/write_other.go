@@ -27,7 +27,7 @@ func (w *writer) send(h *wsframe.Header, a, b []byte) error {
 	}
 	var n int
 	var err error
-	if w.writev && len(b) > 0 {
+	if w.c.writev && len(b) > 0 {
 		v.vec[0], v.vec[1] = a, b
 		v.bufs = v.vec[:]
 		var m int64
