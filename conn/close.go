@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/ws6455/ws6455/wsframe"
@@ -78,43 +79,43 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		// A close handshake is under way: wait for it too.
 	}
 	closed, closeRcvd := c.done(), c.closeRcvdChan()
-	timer := time.NewTimer(c.opts.CloseTimeout)
-	defer timer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	defer cancel()
 	timedOut := false
-	select {
-	case <-closed:
-	case <-closeRcvd:
+	// Take the read lock, unless the peer's close arrives (a reader got
+	// it) or the Conn ends first.
+	switch err := c.readMu.lockOr(ctx, c, closeRcvd); err {
+	case net.ErrClosed:
+	case errLockGaveUp:
 		// The reading goroutine finishes the handshake (closes TCP).
 		select {
 		case <-closed:
-		case <-timer.C:
+		case <-ctx.Done():
 			timedOut = true
 			c.closeTCP()
 		}
-	case c.readMu <- struct{}{}:
+	case nil:
 		// Nobody is reading: read until the peer's close, unless a reader
 		// turns up, which then gets the rest.
 		yielded := c.drainUntilClosed(true)
 		if !yielded {
 			c.rd.buf.close()
 		}
-		unlock(c.readMu)
+		c.readMu.unlock(c)
 		if !yielded {
-			select {
-			case <-timer.C: // the drain ran out of time
+			if ctx.Err() != nil { // the drain ran out of time
 				timedOut = true
-			default:
 			}
 			c.closeTCP()
 			break
 		}
 		select {
 		case <-closed:
-		case <-timer.C:
+		case <-ctx.Done():
 			timedOut = true
 			c.closeTCP()
 		}
-	case <-timer.C:
+	default: // the close timeout
 		timedOut = true
 		c.closeTCP()
 	}

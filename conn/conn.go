@@ -129,8 +129,9 @@ type Conn struct {
 
 	// readMu is held by whoever reads frames (the reading goroutine, or Close
 	// when no goroutine reads). A channel so that waits can be cancelled.
-	readMu      chan struct{}
+	readMu      waitLock
 	readWaiters atomic.Int32 // reads waiting for readMu: Close hands over to them
+	waiters     *waitQueue   // goroutines waiting for the waitLocks; made on first contention, under errMu
 
 	// Close state. (The small fields sit together to keep the Conn small.)
 	closeSent  atomic.Bool // a close frame was written
@@ -170,7 +171,6 @@ func New(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, opts *O
 		nc:     nc,
 		client: client,
 		sub:    subprotocol,
-		readMu: make(chan struct{}, 1),
 	}
 	var o Options
 	if opts != nil {
@@ -233,6 +233,11 @@ func (c *Conn) Done() <-chan struct{} { return c.done() }
 func (c *Conn) done() <-chan struct{} {
 	c.errMu.Lock()
 	defer c.errMu.Unlock()
+	return c.doneLocked()
+}
+
+// doneLocked is done for a caller holding errMu.
+func (c *Conn) doneLocked() <-chan struct{} {
 	if c.closed == nil {
 		c.closed = make(chan struct{})
 		if c.ended {
@@ -264,27 +269,6 @@ func (c *Conn) getErr() error {
 	defer c.errMu.Unlock()
 	return c.err
 }
-
-// lock acquires a channel lock of c, giving up when ctx is done or the Conn
-// ends.
-func lock(ctx context.Context, mu chan struct{}, c *Conn) error {
-	select {
-	case mu <- struct{}{}:
-		return nil
-	default:
-	}
-	closed := c.done()
-	select {
-	case mu <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-closed:
-		return net.ErrClosed
-	}
-}
-
-func unlock(mu chan struct{}) { <-mu }
 
 // watchCtx arranges for ctx's deadline and cancellation to interrupt the
 // reads (read true) or writes of nc. The returned stop function undoes it

@@ -68,7 +68,7 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nc.readErr(c.readLockErr(err))
 	}
-	defer unlock(c.readMu)
+	defer c.readMu.unlock(c)
 	for {
 		if !c.rd.inMessage {
 			typ, err := c.beginMessage(ctx)

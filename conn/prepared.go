@@ -43,10 +43,10 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.client {
 		return c.Write(ctx, pm.typ, pm.data)
 	}
-	if err := lock(ctx, c.wr.msgMu, c); err != nil {
+	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return c.writeLockErr(err)
 	}
-	defer unlock(c.wr.msgMu)
+	defer c.wr.msgMu.unlock(c)
 	return c.wr.writeEncoded(ctx, pm.frame, len(pm.frame)-len(pm.data))
 }
 
@@ -55,7 +55,7 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 	if err := w.lockFrame(ctx, false); err != nil {
 		return err
 	}
-	defer unlock(w.frameMu)
+	defer w.frameMu.unlock(w.c)
 	c := w.c
 	if c.opts.OnFrame != nil {
 		h, _, _ := wsframe.ParseHeader(frame)

@@ -62,7 +62,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, c.readLockErr(err)
 	}
-	defer unlock(c.readMu)
+	defer c.readMu.unlock(c)
 	typ, err := c.beginMessage(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -89,7 +89,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	if err := c.lockRead(ctx); err != nil {
 		return 0, buf[:0], c.readLockErr(err)
 	}
-	defer unlock(c.readMu)
+	defer c.readMu.unlock(c)
 	if err := c.startRead(ctx); err != nil {
 		return 0, buf[:0], err
 	}
@@ -166,7 +166,7 @@ func (c *Conn) readIntoErr(ctx context.Context, err error) error {
 func (c *Conn) lockRead(ctx context.Context) error {
 	c.readWaiters.Add(1)
 	defer c.readWaiters.Add(-1)
-	return lock(ctx, c.readMu, c)
+	return c.readMu.lock(ctx, c)
 }
 
 func (c *Conn) readLockErr(err error) error {
@@ -511,7 +511,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	if err := c.lockRead(context.Background()); err != nil {
 		return 0, c.readLockErr(err)
 	}
-	defer unlock(c.readMu)
+	defer c.readMu.unlock(c)
 	if m.gen != c.rd.gen {
 		return 0, io.EOF
 	}
@@ -657,8 +657,13 @@ func (c *Conn) failRead(err error) error {
 	claimed := !c.closeSent.Swap(true)
 	go func() {
 		sent := claimed && c.sendCloseFrame(fe.Code, fe.Reason) == nil
-		c.readMu <- struct{}{} // once the failed read has returned
-		defer unlock(c.readMu)
+		// Once the failed read has returned; unless the Conn was ended
+		// meanwhile, which leaves nothing to do.
+		if c.readMu.lock(context.Background(), c) != nil {
+			c.closeTCP()
+			return
+		}
+		defer c.readMu.unlock(c)
 		if sent {
 			c.drainUntilClosed(false)
 		}

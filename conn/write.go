@@ -58,16 +58,14 @@ var ErrClosed = fmt.Errorf("conn: %w", net.ErrClosed)
 // writer is the write side of a Conn.
 type writer struct {
 	c       *Conn
-	msgMu   chan struct{} // held while one data message is being sent
-	frameMu chan struct{} // held while one frame is being written
-	comp    *compressor   // nil unless permessage-deflate was negotiated; used under msgMu
-	pending []byte        // the rest of a frame whose write timed out; goes out first
+	msgMu   waitLock    // held while one data message is being sent
+	frameMu waitLock    // held while one frame is being written
+	comp    *compressor // nil unless permessage-deflate was negotiated; used under msgMu
+	pending []byte      // the rest of a frame whose write timed out; goes out first
 }
 
 func (w *writer) init(c *Conn) {
 	w.c = c
-	w.msgMu = make(chan struct{}, 1)
-	w.frameMu = make(chan struct{}, 1)
 	c.writev = canWritev(&c.rd.buf)
 }
 
@@ -95,10 +93,10 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if c.wr.comp != nil {
 		return c.writeCompressed(ctx, typ, p)
 	}
-	if err := lock(ctx, c.wr.msgMu, c); err != nil {
+	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return c.writeLockErr(err)
 	}
-	defer unlock(c.wr.msgMu)
+	defer c.wr.msgMu.unlock(c)
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}, p)
 }
 
@@ -108,10 +106,10 @@ func errMessageType(typ MessageType) error {
 
 // writeCompressed is Write on a connection with permessage-deflate.
 func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) error {
-	if err := lock(ctx, c.wr.msgMu, c); err != nil {
+	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return c.writeLockErr(err)
 	}
-	defer unlock(c.wr.msgMu)
+	defer c.wr.msgMu.unlock(c)
 	h := wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}
 	if cp := c.wr.comp; len(p) >= cp.cfg.threshold {
 		z, err := cp.compress(p)
@@ -153,7 +151,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	if err := w.lockFrame(ctx, h.Opcode == wsframe.OpClose); err != nil {
 		return err
 	}
-	defer unlock(w.frameMu)
+	defer w.frameMu.unlock(w.c)
 	c := w.c
 	h.Length = int64(len(p))
 	if c.client {
@@ -185,11 +183,11 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 // another close may follow.
 func (w *writer) lockFrame(ctx context.Context, isClose bool) error {
 	c := w.c
-	if err := lock(ctx, w.frameMu, c); err != nil {
+	if err := w.frameMu.lock(ctx, c); err != nil {
 		return c.writeLockErr(err)
 	}
 	if c.closeSent.Load() && !isClose {
-		unlock(w.frameMu)
+		w.frameMu.unlock(w.c)
 		return ErrClosed
 	}
 	return nil
@@ -306,7 +304,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("conn: cannot write a message of type %v", typ)
 	}
-	if err := lock(ctx, c.wr.msgMu, c); err != nil {
+	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return nil, c.writeLockErr(err)
 	}
 	bp := writeBufPool.Get().(*[]byte)
@@ -430,6 +428,6 @@ func (m *messageWriter) Close() error {
 	}
 	writeBufPool.Put(m.bp)
 	m.bp, m.buf = nil, nil
-	unlock(m.c.wr.msgMu)
+	m.c.wr.msgMu.unlock(m.c)
 	return err
 }

@@ -97,6 +97,15 @@ func (c *child) usage(gc bool) (usage, error) {
 	if gc {
 		cmd = "gcstats\n"
 	}
+	return c.ask(cmd)
+}
+
+// trimmedUsage is usage after the child has collected garbage and given
+// the freed memory back to the system (debug.FreeOSMemory): what its live
+// state needs, without the free heap the runtime keeps for reuse.
+func (c *child) trimmedUsage() (usage, error) { return c.ask("freestats\n") }
+
+func (c *child) ask(cmd string) (usage, error) {
 	if _, err := io.WriteString(c.in, cmd); err != nil {
 		return usage{}, err
 	}

@@ -195,12 +195,20 @@ type idleResult struct {
 	n      int
 	before usage // server before, after a warm-up
 	after  usage // server with n idle connections
-	err    error
+	// The same after debug.FreeOSMemory: without the freed heap that the
+	// runtime keeps for reuse (see child.trimmedUsage).
+	beforeTrim, afterTrim usage
+	err                   error
 }
 
 // perConn returns the growth of the server's RSS per connection, bytes.
 func (r idleResult) perConn() float64 {
 	return float64(r.after.rss-r.before.rss) / float64(r.n)
+}
+
+// trimmedPerConn is perConn measured after debug.FreeOSMemory.
+func (r idleResult) trimmedPerConn() float64 {
+	return float64(r.afterTrim.rss-r.beforeTrim.rss) / float64(r.n)
 }
 
 // heapPerConn and stackPerConn split the growth by where the Go runtime
@@ -239,6 +247,10 @@ func runIdle(ch *child, ws bool, n int) idleResult {
 		return res
 	}
 	res.before = base
+	if res.beforeTrim, err = ch.trimmedUsage(); err != nil {
+		res.err = err
+		return res
+	}
 	var closers []func()
 	defer func() {
 		// The server goes first, so that the TIME_WAIT sockets are on its
@@ -282,6 +294,10 @@ func runIdle(ch *child, ws bool, n int) idleResult {
 		return res
 	}
 	res.after = loaded
+	if res.afterTrim, err = ch.trimmedUsage(); err != nil {
+		res.err = err
+		return res
+	}
 	if heapDir != "" {
 		path := filepath.Join(heapDir, "idle-"+ch.name+".pprof")
 		if _, err := io.WriteString(ch.in, "heapprofile "+path+"\n"); err == nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -297,6 +298,14 @@ func runServe(name string) error {
 			continue
 		}
 		switch cmd {
+		case "freestats":
+			debug.FreeOSMemory()
+			runtime.ReadMemStats(&ms)
+			u, sys, rss, err := selfUsage()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("STATS %d %d %d %d %d %d\n", u, sys, rss, ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine())
 		case "gcstats":
 			runtime.GC()
 			runtime.GC()
