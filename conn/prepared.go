@@ -67,7 +67,11 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 		err = w.flushPending()
 	}
 	if err == nil {
-		err = w.send(nil, frame, nil)
+		if c.writev {
+			err = w.send(nil, frame)
+		} else if n, werr := c.nc.Write(frame); werr != nil {
+			err = w.partial(werr, n, frame, nil)
+		}
 	}
 	if err == nil && stop == nil {
 		return nil

@@ -169,6 +169,10 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	return c.readMu.lock(ctx, c)
 }
 
+// readLockErr is the error of a read that could not take readMu. (Not
+// inlined, like the other cold paths of ReadInto: see nextDataFrame.)
+//
+//go:noinline
 func (c *Conn) readLockErr(err error) error {
 	if err == net.ErrClosed {
 		if e := c.getErr(); e != nil {
@@ -630,6 +634,8 @@ func (c *Conn) endMessage() {
 }
 
 // stopReadWatch undoes the context watch of the current read.
+//
+//go:noinline
 func (c *Conn) stopReadWatch() {
 	if c.rd.stopWatch != nil {
 		c.rd.stopWatch()

@@ -127,6 +127,10 @@ func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) e
 	return c.wr.writeFrame(ctx, h, p)
 }
 
+// writeLockErr is the error of a write that could not take its lock. (Not
+// inlined: see writeFrame.)
+//
+//go:noinline
 func (c *Conn) writeLockErr(err error) error {
 	if err == net.ErrClosed {
 		return ErrClosed
@@ -159,7 +163,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		h.Mask = newMaskKey()
 	}
 	if c.opts.OnFrame != nil {
-		c.opts.OnFrame(Outbound, h, p)
+		observe(c, &h, p)
 	}
 	stop := watchCtx(ctx, c.nc, false)
 	var err error
@@ -167,10 +171,10 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		err = w.flushPending()
 	}
 	if err == nil {
-		if h.Masked || !w.c.writev {
-			err = w.writeCopy(h, p)
+		if h.Masked || !c.writev {
+			err = w.writeCopy(&h, p)
 		} else {
-			err = w.send(&h, nil, p)
+			err = w.send(&h, p)
 		}
 	}
 	if err == nil && stop == nil {
@@ -178,6 +182,9 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	}
 	return w.endFrame(ctx, stop, err)
 }
+
+// observe tells the frame observer about a frame being sent.
+func observe(c *Conn, h *wsframe.Header, p []byte) { c.opts.OnFrame(Outbound, *h, p) }
 
 // lockFrame takes frameMu for one frame. Once a close frame went out only
 // another close may follow.
@@ -254,7 +261,8 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 
 // writeCopy writes a frame through a pooled buffer, the header and as much
 // of the payload as fits (masked on the client side) in each write.
-func (w *writer) writeCopy(h wsframe.Header, p []byte) error {
+func (w *writer) writeCopy(hp *wsframe.Header, p []byte) error {
+	h := *hp
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
 	buf := wsframe.AppendHeader((*bp)[:0], h)

@@ -26,32 +26,40 @@ func newFrameVec() *frameVec {
 	return v
 }
 
-// send writes one frame: h's header (when h is not nil), then a and b. If
-// the write times out after part of the frame went out, the rest is queued
-// (see queue).
-func (w *writer) send(h *wsframe.Header, a, b []byte) error {
+// send writes one frame on a socket (c.writev): h's header and the
+// payload p, or, when h is nil, p as an encoded frame. If the write times
+// out after part of the frame went out, the rest is queued (see queue).
+func (w *writer) send(h *wsframe.Header, p []byte) error {
 	v := frameVecPool.Get().(*frameVec)
 	if h != nil {
-		a = v.header(h)
-	}
-	var n int
-	var err error
-	if raw := w.c.rd.buf.raw; raw != nil {
-		v.a, v.b, v.n, v.err = a, b, 0, nil
-		if err = raw.Write(v.fn); err == nil {
-			err = v.err
-		}
-		n = v.n
-		// The pool must not keep the caller's memory alive.
-		v.a, v.b, v.err, v.iov = nil, nil, nil, [2]syscall.Iovec{}
+		v.a, v.b = v.header(h), p
 	} else {
-		n, err = writeTwo(w.c.nc, a, b)
+		v.a = p
+	}
+	err := w.c.rd.buf.raw.Write(v.fn)
+	if err == nil {
+		err = v.err
 	}
 	if err != nil {
-		err = w.partial(err, n, a, b)
+		err = w.unsent(v, err)
 	}
+	// The pool must not keep the caller's memory alive.
+	v.a, v.b, v.n, v.err = nil, nil, 0, nil
+	v.iov[0].Base, v.iov[1].Base = nil, nil
 	frameVecPool.Put(v)
 	return err
+}
+
+// unsent handles a frame whose write failed: v.a and v.b are what is left
+// of it. If it timed out after part of the frame went out, the rest is
+// queued (see queue). (Not inlined, to keep send's frame small.)
+//
+//go:noinline
+func (w *writer) unsent(v *frameVec, err error) error {
+	if v.n == 0 {
+		return err // nothing of the frame went out
+	}
+	return w.queue(err, v.a, v.b, wsframe.Header{}, 0)
 }
 
 // header encodes h into v. (Not inlined, to keep send's frame small.)

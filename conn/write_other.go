@@ -17,13 +17,14 @@ type vecState struct {
 
 func newFrameVec() *frameVec { return new(frameVec) }
 
-// send writes one frame: h's header (when h is not nil), then a and b. If
-// the write times out after part of the frame went out, the rest is queued
-// (see queue).
-func (w *writer) send(h *wsframe.Header, a, b []byte) error {
+// send writes one frame: h's header and the payload p, or, when h is nil,
+// p as an encoded frame. If the write times out after part of the frame
+// went out, the rest is queued (see queue).
+func (w *writer) send(h *wsframe.Header, p []byte) error {
 	v := frameVecPool.Get().(*frameVec)
+	a, b := p, []byte(nil)
 	if h != nil {
-		a = wsframe.AppendHeader(v.hdr[:0], *h)
+		a, b = wsframe.AppendHeader(v.hdr[:0], *h), p
 	}
 	var n int
 	var err error
