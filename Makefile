@@ -5,16 +5,22 @@ BENCHTIME ?= 1s
 COUNT     ?= 6
 PKGS      := ./...
 
-.PHONY: all test race vet lint fuzz bench demo autobahn conformance
+.PHONY: all test race stack vet lint fuzz bench demo autobahn conformance
 
 all: test
 
 ## test: what CI runs — vet, formatting, every test under the race detector,
 ## and the built-in Autobahn suite against our server and client (all 517 cases, both roles).
-test: lint race conformance
+test: lint race stack conformance
 
 race:
 	$(GO) test -race -count=1 $(PKGS)
+
+## stack: the tests that only mean something without -race (its
+## instrumentation enlarges every stack frame): an echo goroutine stays
+## within a 2 KiB stack.
+stack:
+	$(GO) test -count=1 -run 'TestEchoGoroutineStack2KiB' ./conn
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,13 +1,9 @@
 package wsframe
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"math/bits"
 )
-
-// xorBlock is the block size for the vectorised path of Mask.
-const xorBlock = 1024
 
 // Mask XORs b in place with the masking key, as RFC 6455 section 5.3
 // defines it, starting at key byte pos&3, and returns the key position for
@@ -20,9 +16,11 @@ const xorBlock = 1024
 //
 // The result is always that of the byte-by-byte definition
 // b[i] ^= key[(pos+i)&3]; the work is done 8 bytes at a time, 64 bytes
-// per loop iteration, and payloads of 2 KiB or more go through
-// crypto/subtle.XORBytes in 1 KiB blocks, which is vectorised on the
-// common platforms. Mask does not allocate.
+// per loop iteration. Mask does not allocate, and its stack frame is small:
+// it runs deep in a connection's read path, whose goroutine keeps any stack
+// it grows. (A vectorised variant XORing 1 KiB blocks of repeated key with
+// crypto/subtle.XORBytes was slower on the development machine, and its
+// key block was 1 KiB of stack.)
 func Mask(key [4]byte, pos int, b []byte) int {
 	pos &= 3
 	next := (pos + len(b)) & 3
@@ -38,9 +36,6 @@ func Mask(key [4]byte, pos int, b []byte) int {
 	k32 := bits.RotateLeft32(binary.LittleEndian.Uint32(key[:]), -8*pos)
 	k := uint64(k32)<<32 | uint64(k32)
 	i := 0
-	if len(b) >= xorBlock*2 {
-		i = maskBlocks(k, b)
-	}
 	for ; len(b)-i >= 64; i += 64 {
 		q := b[i : i+64 : i+64]
 		binary.LittleEndian.PutUint64(q[0:8], binary.LittleEndian.Uint64(q[0:8])^k)
@@ -63,25 +58,4 @@ func Mask(key [4]byte, pos int, b []byte) int {
 		p[i] ^= byte(k >> (8 * uint(i)))
 	}
 	return next
-}
-
-// maskBlocks masks the longest prefix of b that is a whole number of
-// xorBlock-sized blocks, with k the key word for b[0], and returns its
-// length. It XORs against a block of repeated key with
-// crypto/subtle.XORBytes, which uses the vector unit where the platform
-// has one. The block length is a multiple of 4, so every block starts in
-// the same key phase. It is a separate function so that short payloads do
-// not pay for the block on the stack.
-func maskBlocks(k uint64, b []byte) int {
-	var kb [xorBlock]byte
-	binary.LittleEndian.PutUint64(kb[:8], k)
-	for j := 8; j < xorBlock; j *= 2 {
-		copy(kb[j:], kb[:j])
-	}
-	i := 0
-	for ; len(b)-i >= xorBlock; i += xorBlock {
-		q := b[i : i+xorBlock]
-		subtle.XORBytes(q, q, kb[:])
-	}
-	return i
 }

@@ -1,0 +1,118 @@
+//go:build !race
+
+// The race detector's instrumentation makes every frame larger, so this
+// test runs without it (make test runs it so; see the Makefile).
+
+package conn
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ws6455/ws6455/wsframe"
+)
+
+// TestEchoGoroutineStack2KiB checks the promise behind "no more memory per
+// idle connection than a bare TCP echo": a goroutine that reads, echoes,
+// answers pings and reads payloads straight from the socket stays within
+// the runtime's smallest stack, 2 KiB, which it never gets back once grown.
+// Each server goroutine echoes a small message, answers a ping and echoes
+// a message larger than the read buffer; then the stack memory of all of
+// them, blocked waiting for the next message, is compared with what 2 KiB
+// each would take. It runs in a process of its own with
+// GODEBUG=adaptivestackstart=0, so that goroutines start at 2 KiB, not at
+// the runtime's estimate from the goroutines of earlier tests.
+func TestEchoGoroutineStack2KiB(t *testing.T) {
+	if !strings.Contains(os.Getenv("GODEBUG"), "adaptivestackstart=0") {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEchoGoroutineStack2KiB$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GODEBUG=adaptivestackstart=0")
+		out, err := cmd.CombinedOutput()
+		t.Logf("%s", out)
+		require.NoError(t, err)
+		return
+	}
+	const n = 256
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	accepted := make(chan *Conn, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c := New(nc, nil, false, "", nil)
+			accepted <- c
+			go echoLoop(c)
+		}
+	}()
+	peer := &rawPeer{t: t, client: true}
+	small := peer.frame(true, 0, wsframe.OpText, []byte("hello"))
+	ping := peer.frame(true, 0, wsframe.OpPing, []byte("p"))
+	bigPayload := make([]byte, 3*readBufSize)
+	big := peer.frame(true, 0, wsframe.OpBinary, bigPayload)
+	clients := make([]net.Conn, n)
+	got := make([]byte, len(bigPayload)+14)
+	for i := range clients {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		clients[i] = nc
+		for _, step := range []struct {
+			send []byte
+			want int // bytes of the answer
+		}{{small, 2 + 5}, {ping, 2 + 1}, {big, 4 + len(bigPayload)}} {
+			_, err := nc.Write(step.send)
+			require.NoError(t, err)
+			_, err = io.ReadFull(nc, got[:step.want])
+			require.NoError(t, err)
+		}
+	}
+	conns := make([]*Conn, n)
+	for i := range conns {
+		conns[i] = <-accepted
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perConn := float64(after.StackInuse-before.StackInuse) / n
+	t.Logf("stack per echo goroutine: %.0f bytes", perConn)
+	// 2 KiB each, with room for a few goroutines that the scheduler
+	// preempted at their deepest point (the preemption's frame can make
+	// one grow); 4 KiB each would be 4096.
+	require.Less(t, perConn, 3072.0)
+
+	for i := range conns {
+		conns[i].CloseNow()
+		clients[i].Close()
+	}
+}
+
+// echoLoop is the echo goroutine of TestEchoGoroutineStack2KiB: its own
+// frame is about as large as a small handler's.
+func echoLoop(c *Conn) {
+	ctx := context.Background()
+	var buf []byte
+	for {
+		typ, msg, err := c.ReadInto(ctx, buf)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+		buf = msg
+	}
+}
