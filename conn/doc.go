@@ -88,9 +88,9 @@
 // twice the size when a call chain needs more, and never shrinks it back
 // while the goroutine uses more than a quarter of it, which a goroutine
 // blocked in a read always does. The Conn keeps its own call chains short
-// enough that, on Linux, a goroutine that reads (ReadInto), writes (Write,
-// WritePrepared), answers pings and takes payloads of any size on a TCP or
-// Unix socket stays within 2 KiB, as long as its own frames stay small:
+// enough that, on Linux, a server goroutine that reads (ReadInto), writes
+// (Write, WritePrepared), answers pings and takes payloads of any size on a
+// TCP or Unix socket stays within 2 KiB, as long as its own frames stay small:
 // about 200 bytes of the caller's locals and calls on the way to ReadInto
 // or Write. Deeper code (heavy handlers, TLS, compression, Reader and NetConn)
 // works the same and may cost a 4 KiB stack. Then an idle connection costs

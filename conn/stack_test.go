@@ -39,6 +39,15 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 		require.NoError(t, err)
 		return
 	}
+	// The server role only: a client copies each frame to mask it, and
+	// that path is deeper (a client's goroutine takes 4 KiB).
+	testEchoStack(t, false)
+}
+
+// testEchoStack runs n echo goroutines over Conns of the given role, each
+// driven by a raw peer on the other end of a TCP connection, and checks
+// their stacks once they are all waiting for the next message.
+func testEchoStack(t *testing.T, client bool) {
 	const n = 256
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -55,29 +64,35 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 			if err != nil {
 				return
 			}
-			c := New(nc, nil, false, "", nil)
+			c := New(nc, nil, client, "", nil)
 			accepted <- c
 			go echoLoop(c)
 		}
 	}()
-	peer := &rawPeer{t: t, client: true}
+	// The peer plays the other role: it masks when the Conn is a server,
+	// and the Conn's answers carry a 4-byte mask key when it is a client.
+	peer := &rawPeer{t: t, client: !client}
+	maskLen := 0
+	if client {
+		maskLen = 4
+	}
 	small := peer.frame(true, 0, wsframe.OpText, []byte("hello"))
 	ping := peer.frame(true, 0, wsframe.OpPing, []byte("p"))
 	bigPayload := make([]byte, 3*readBufSize)
 	big := peer.frame(true, 0, wsframe.OpBinary, bigPayload)
-	clients := make([]net.Conn, n)
+	peers := make([]net.Conn, n)
 	got := make([]byte, len(bigPayload)+14)
-	for i := range clients {
+	for i := range peers {
 		nc, err := net.Dial("tcp", ln.Addr().String())
 		require.NoError(t, err)
-		clients[i] = nc
+		peers[i] = nc
 		for _, step := range []struct {
 			send []byte
 			want int // bytes of the answer
 		}{{small, 2 + 5}, {ping, 2 + 1}, {big, 4 + len(bigPayload)}} {
 			_, err := nc.Write(step.send)
 			require.NoError(t, err)
-			_, err = io.ReadFull(nc, got[:step.want])
+			_, err = io.ReadFull(nc, got[:step.want+maskLen])
 			require.NoError(t, err)
 		}
 	}
@@ -96,7 +111,7 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 
 	for i := range conns {
 		conns[i].CloseNow()
-		clients[i].Close()
+		peers[i].Close()
 	}
 }
 

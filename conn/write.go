@@ -276,11 +276,14 @@ func (w *writer) writeCopy(hp *wsframe.Header, p []byte) error {
 		}
 		buf = buf[:len(buf)+n]
 		p = p[n:]
-		if m, err := writeTwo(w.c.nc, buf, nil); err != nil {
-			if first && m == 0 {
-				return err // nothing of this frame went out
-			}
-			return w.queue(err, buf[m:], p, h, pos)
+		var err error
+		if w.c.writev {
+			err = w.send(nil, buf)
+		} else if m, werr := w.c.nc.Write(buf); werr != nil {
+			err = w.partial(werr, m, buf, nil)
+		}
+		if err != nil {
+			return w.copyFailed(err, first, buf, p, &h, pos)
 		}
 		first = false
 		if len(p) == 0 {
@@ -288,6 +291,22 @@ func (w *writer) writeCopy(hp *wsframe.Header, p []byte) error {
 		}
 		buf = buf[:0]
 	}
+}
+
+// copyFailed handles a chunk of writeCopy whose write failed: buf is the
+// chunk, p the rest of the payload, still to be masked from key position
+// pos. If part of the chunk went out before a timeout, the rest of it was
+// queued (a queuedError), and the rest of the payload is queued behind it;
+// if none of it went out but earlier chunks did, all of it is.
+func (w *writer) copyFailed(err error, first bool, buf, p []byte, h *wsframe.Header, pos int) error {
+	var q *queuedError
+	switch {
+	case errors.As(err, &q):
+		return w.queue(q.err, nil, p, *h, pos)
+	case first || !isTimeout(err):
+		return err // nothing of the frame went out, or the connection fails
+	}
+	return w.queue(err, buf, p, *h, pos)
 }
 
 // partial handles a write of a and then b (the parts of one frame) that
