@@ -79,7 +79,8 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		// A close handshake is under way: wait for it too.
 	}
 	closed, closeRcvd := c.done(), c.closeRcvdChan()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	timedOut := false
 	// Take the read lock, unless the peer's close arrives (a reader got
@@ -103,7 +104,9 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		}
 		c.readMu.unlock(c)
 		if !yielded {
-			if ctx.Err() != nil { // the drain ran out of time
+			// The drain ran out of time? (Asked of the clock: ctx's timer
+			// may not have fired yet at the very instant.)
+			if !time.Now().Before(deadline) {
 				timedOut = true
 			}
 			c.closeTCP()
@@ -165,7 +168,8 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
 }

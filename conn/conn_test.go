@@ -537,7 +537,11 @@ func TestCloseLeavesMessagesToTheReader(t *testing.T) {
 			}
 		}()
 		<-started
-		// The reader may not be inside Read yet: Close must not eat the echo.
+		// Once the reader is inside Read (it holds the read lock), Close
+		// must leave it the echo. (A reader that only turns up later gets
+		// what is left when it does: Close reads, and discards, while no
+		// one reads.)
+		require.Eventually(t, func() bool { return c.readMu.state.Load() != unlocked }, 10*time.Second, time.Millisecond)
 		require.NoError(t, c.Write(ctx, MessageText, []byte("hello")))
 		require.NoError(t, c.Close(wsframe.CloseNormal, ""))
 		require.Equal(t, 1, <-got)
