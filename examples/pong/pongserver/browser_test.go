@@ -3,274 +3,58 @@
 package pongserver
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ws6455/ws6455/conn"
+	"github.com/ws6455/ws6455/internal/chromium"
 )
 
 // The end-to-end test drives a real headless Chromium through the DevTools
-// protocol, which is JSON over WebSocket: our own conn client speaks it.
+// protocol, which is JSON over WebSocket: our own conn client speaks it
+// (see internal/chromium).
 
 // browserTimeout bounds the whole end-to-end test (launch included). It is
 // a guard against hangs, not an assertion about speed.
 const browserTimeout = 2 * time.Minute
 
-func findChromium() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// browser is a running Chromium and a DevTools connection to it.
-type browser struct {
-	t  *testing.T
-	c  *conn.Conn
-	mu sync.Mutex
-	id int64
-	// waiting maps a command id to the channel its response goes to.
-	waiting map[int64]chan cdpMessage
-	// problems collects exceptions thrown and errors logged by the pages.
-	problems []string
-}
-
-type cdpMessage struct {
-	ID        int64           `json:"id,omitempty"`
-	SessionID string          `json:"sessionId,omitempty"`
-	Method    string          `json:"method,omitempty"`
-	Params    json.RawMessage `json:"params,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-	Error     *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error,omitempty"`
-}
-
-// startBrowser launches Chromium and connects to its DevTools endpoint.
-// Cleanup kills the browser's whole process group.
-func startBrowser(ctx context.Context, t *testing.T) *browser {
-	t.Helper()
-	bin := findChromium()
-	if bin == "" {
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser end-to-end test")
-	}
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update",
-		"--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-port=0",
-		"--user-data-dir="+t.TempDir(), "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		// Browser.close (sent by the cleanup below) lets Chromium end its
-		// helper processes itself; whatever is left is killed, by group.
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-
-	// Read stderr for the DevTools URL, and keep draining it afterwards so
-	// that the browser never blocks on a full pipe.
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "DevTools listening on "); ok {
-				select {
-				case found <- strings.TrimSpace(u):
-				default:
-				}
-			}
-		}
-	}()
-	var wsURL string
-	select {
-	case wsURL = <-found:
-	case <-ctx.Done():
-		t.Fatal("chromium did not print its DevTools address")
-	}
-
-	c, _, err := conn.Dial(ctx, wsURL, &conn.DialOptions{ReadLimit: 64 << 20})
-	require.NoError(t, err)
-	b := &browser{t: t, c: c, waiting: make(map[int64]chan cdpMessage)}
-	done := make(chan struct{})
-	go b.readLoop(done)
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b.call(cctx, "", "Browser.close", struct{}{}, nil)
-		c.CloseNow()
-		<-done
-	})
-	return b
-}
-
-func (b *browser) readLoop(done chan struct{}) {
-	defer close(done)
-	for {
-		_, data, err := b.c.Read(context.Background())
-		if err != nil {
-			b.mu.Lock()
-			for id, ch := range b.waiting {
-				close(ch)
-				delete(b.waiting, id)
-			}
-			b.mu.Unlock()
-			return
-		}
-		var m cdpMessage
-		if json.Unmarshal(data, &m) != nil {
-			continue
-		}
-		b.mu.Lock()
-		if m.ID != 0 {
-			if ch, ok := b.waiting[m.ID]; ok {
-				ch <- m
-				delete(b.waiting, m.ID)
-			}
-		} else if m.Method == "Runtime.exceptionThrown" || m.Method == "Log.entryAdded" && isError(m.Params) {
-			b.problems = append(b.problems, string(m.Params))
-		}
-		b.mu.Unlock()
-	}
-}
-
-// isError reports whether a Log.entryAdded event is an error (warnings,
-// such as advice about canvas readback, are not problems of the page).
-func isError(params json.RawMessage) bool {
-	var e struct {
-		Entry struct {
-			Level string `json:"level"`
-		} `json:"entry"`
-	}
-	return json.Unmarshal(params, &e) == nil && e.Entry.Level == "error"
-}
-
-// call sends a DevTools command (to a page when session is set) and
-// decodes its result into result.
-func (b *browser) call(ctx context.Context, session, method string, params, result any) error {
-	b.mu.Lock()
-	b.id++
-	id := b.id
-	ch := make(chan cdpMessage, 1)
-	b.waiting[id] = ch
-	b.mu.Unlock()
-	raw, err := json.Marshal(params)
-	if err != nil {
-		return err
-	}
-	msg, err := json.Marshal(cdpMessage{ID: id, SessionID: session, Method: method, Params: raw})
-	if err != nil {
-		return err
-	}
-	if err := b.c.Write(ctx, conn.MessageText, msg); err != nil {
-		return err
-	}
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			return errors.New("devtools connection closed")
-		}
-		if m.Error != nil {
-			return fmt.Errorf("%s: %s", method, m.Error.Message)
-		}
-		if result != nil {
-			return json.Unmarshal(m.Result, result)
-		}
-		return nil
-	case <-ctx.Done():
-		b.mu.Lock()
-		delete(b.waiting, id)
-		b.mu.Unlock()
-		return fmt.Errorf("%s: %w", method, ctx.Err())
-	}
-}
-
-// page is one browser tab, attached with a flat session.
+// page is one browser tab. Its methods fail the test on errors.
 type page struct {
-	b       *browser
+	t       *testing.T
+	b       *chromium.Browser
 	session string
 }
 
-func (b *browser) open(ctx context.Context, url string) *page {
-	b.t.Helper()
-	var target struct {
-		TargetID string `json:"targetId"`
-	}
-	require.NoError(b.t, b.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank", "newWindow": true}, &target))
-	var att struct {
-		SessionID string `json:"sessionId"`
-	}
-	require.NoError(b.t, b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att))
-	p := &page{b: b, session: att.SessionID}
-	require.NoError(b.t, b.call(ctx, p.session, "Runtime.enable", struct{}{}, nil))
-	require.NoError(b.t, b.call(ctx, p.session, "Log.enable", struct{}{}, nil))
-	require.NoError(b.t, b.call(ctx, p.session, "Page.navigate", map[string]any{"url": url}, nil))
-	p.waitFor(ctx, "document.readyState === 'complete' && !!window.pongDebug")
-	return p
+func open(ctx context.Context, t *testing.T, b *chromium.Browser, url string) *page {
+	t.Helper()
+	s, err := b.Open(ctx, url, "document.readyState === 'complete' && !!window.pongDebug",
+		chromium.PageOptions{NewWindow: true, LogErrors: true})
+	require.NoError(t, err)
+	return &page{t: t, b: b, session: s}
 }
 
 // eval evaluates a JavaScript expression in the page (awaiting it if it is
 // a promise) and decodes its value into v.
 func (p *page) eval(ctx context.Context, expr string, v any) {
-	p.b.t.Helper()
-	var res struct {
-		Result struct {
-			Value json.RawMessage `json:"value"`
-		} `json:"result"`
-		ExceptionDetails *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-	}
-	err := p.b.call(ctx, p.session, "Runtime.evaluate", map[string]any{
-		"expression": expr, "returnByValue": true, "awaitPromise": true,
-	}, &res)
-	require.NoError(p.b.t, err, "evaluating %s", expr)
-	if res.ExceptionDetails != nil {
-		p.b.t.Fatalf("evaluating %s: %s %s", expr, res.ExceptionDetails.Text, res.ExceptionDetails.Exception.Description)
-	}
-	if v != nil {
-		require.NoError(p.b.t, json.Unmarshal(res.Result.Value, v), "value %s", res.Result.Value)
-	}
+	p.t.Helper()
+	require.NoError(p.t, p.b.Eval(ctx, p.session, expr, v))
 }
 
-// waitFor waits until a JavaScript condition holds in the page. The page
-// polls it and answers once, so the test does not sleep.
+// waitFor waits until a JavaScript condition holds in the page.
 func (p *page) waitFor(ctx context.Context, cond string) {
-	p.b.t.Helper()
-	p.eval(ctx, `new Promise((resolve) => { const f = () => { let ok = false; try { ok = !!(`+cond+`); } catch {} ok ? resolve(true) : setTimeout(f, 20); }; f(); })`, nil)
+	p.t.Helper()
+	require.NoError(p.t, p.b.WaitFor(ctx, p.session, cond), "waiting for %s", cond)
 }
 
 func (p *page) key(ctx context.Context, typ, code string, vk int) {
-	p.b.t.Helper()
-	require.NoError(p.b.t, p.b.call(ctx, p.session, "Input.dispatchKeyEvent", map[string]any{
+	p.t.Helper()
+	require.NoError(p.t, p.b.Call(ctx, p.session, "Input.dispatchKeyEvent", map[string]any{
 		"type": typ, "code": code, "key": code, "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk,
 	}, nil))
 }
@@ -302,9 +86,13 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the browser end-to-end test")
 	}
+	bin := chromium.Find()
+	if bin == "" {
+		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser end-to-end test")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
-	b := startBrowser(ctx, t)
+	b := chromium.Launch(ctx, t, bin)
 
 	srv := New(Config{Grace: time.Minute, PingInterval: -1})
 	hs := httptest.NewServer(srv)
@@ -315,15 +103,13 @@ func TestBrowserEndToEnd(t *testing.T) {
 		srv.Shutdown(sctx)
 	})
 	t.Cleanup(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, p := range b.problems {
+		for _, p := range b.Problems() {
 			t.Errorf("the page reported: %s", p)
 		}
 	})
 
-	alice := b.open(ctx, hs.URL+"/")
-	bob := b.open(ctx, hs.URL+"/")
+	alice := open(ctx, t, b, hs.URL+"/")
+	bob := open(ctx, t, b, hs.URL+"/")
 
 	// Lobby through the page's own controls.
 	alice.eval(ctx, `document.getElementById('game-name').value = 'e2e'; document.getElementById('create').click()`, nil)
@@ -399,7 +185,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	alice.key(ctx, "keyUp", "KeyS", 83)
 
 	// The offline mode against the computer runs in the page alone.
-	solo := b.open(ctx, hs.URL+"/")
+	solo := open(ctx, t, b, hs.URL+"/")
 	solo.eval(ctx, `document.querySelector('[data-mode=computer]').click()`, nil)
 	solo.waitFor(ctx, `pongDebug.mode === 'computer' && pongDebug.ownY === 250`)
 	solo.key(ctx, "keyDown", "KeyS", 83)
