@@ -212,13 +212,7 @@ func (c *Conn) notePeerClose() {
 func (c *Conn) closeRcvdChan() <-chan struct{} {
 	c.errMu.Lock()
 	defer c.errMu.Unlock()
-	if c.closeRcvd == nil {
-		c.closeRcvd = make(chan struct{})
-		if c.peerClosed {
-			close(c.closeRcvd)
-		}
-	}
-	return c.closeRcvd
+	return lazyChan(&c.closeRcvd, c.peerClosed)
 }
 
 // gotPeerClose reports whether the peer's close frame has arrived.

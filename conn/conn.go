@@ -237,14 +237,19 @@ func (c *Conn) done() <-chan struct{} {
 }
 
 // doneLocked is done for a caller holding errMu.
-func (c *Conn) doneLocked() <-chan struct{} {
-	if c.closed == nil {
-		c.closed = make(chan struct{})
-		if c.ended {
-			close(c.closed)
+func (c *Conn) doneLocked() <-chan struct{} { return lazyChan(&c.closed, c.ended) }
+
+// lazyChan returns *ch, making it first if there is none yet: closed
+// already when what it signals has happened. The caller holds the mutex
+// that guards *ch and happened.
+func lazyChan(ch *chan struct{}, happened bool) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
+		if happened {
+			close(*ch)
 		}
 	}
-	return c.closed
+	return *ch
 }
 
 // isEnded reports whether the Conn has ended.
