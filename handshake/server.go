@@ -183,6 +183,18 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 	if opts == nil {
 		opts = &defaultServerOptions
 	}
+	key, res, err := checkUpgrade(w, r, opts)
+	if err != nil {
+		return nil, nil, Result{}, err
+	}
+	return respond(w, key, res, opts)
+}
+
+// checkUpgrade validates an upgrade request and negotiates what it offers;
+// it answers a request it refuses itself. It returns the request's key.
+// (Apart from Upgrade, so that its frame is off the stack by the time the
+// connection is hijacked: deep stacks cost a copy to grow.)
+func checkUpgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (string, Result, error) {
 	h := r.Header
 	f := fields[string]{
 		methodGET:  r.Method == http.MethodGet,
@@ -211,7 +223,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 		}
 	}
 	if status, reason := validate(&f, opts); status != 0 {
-		return nil, nil, Result{}, refuseHTTP(w, status, reason)
+		return "", Result{}, refuseHTTP(w, status, reason)
 	}
 	var res Result
 	if f.proto >= 0 {
@@ -220,15 +232,20 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 	if opts.NegotiateExtensions != nil {
 		exts, status, reason := negotiate(h[hdrExtensions], opts)
 		if status != 0 {
-			return nil, nil, Result{}, refuseHTTP(w, status, reason)
+			return "", Result{}, refuseHTTP(w, status, reason)
 		}
 		res.Extensions = exts
 	}
 	if err := checkResponseHeader(opts.Header); err != nil {
 		refuseHTTP(w, 500, "server misconfigured: bad response header")
-		return nil, nil, Result{}, err
+		return "", Result{}, err
 	}
+	return f.key, res, nil
+}
 
+// respond hijacks the connection of an accepted upgrade request and writes
+// the 101 response.
+func respond(w http.ResponseWriter, key string, res Result, opts *ServerOptions) (net.Conn, *bufio.Reader, Result, error) {
 	c, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuseHTTP(w, 500, "cannot upgrade this connection")
@@ -242,7 +259,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 		return nil, nil, Result{}, fmt.Errorf("handshake: setting the write deadline: %w", err)
 	}
 	// Build the response in the hijacked writer's own buffer when it fits.
-	out := appendSwitching(brw.Writer.AvailableBuffer(), f.key, res.Subprotocol, res.Extensions, opts.Header)
+	out := appendSwitching(brw.Writer.AvailableBuffer(), key, res.Subprotocol, res.Extensions, opts.Header)
 	_, err = brw.Writer.Write(out)
 	if err == nil {
 		err = brw.Writer.Flush()
