@@ -100,7 +100,8 @@ func UpgradeConn(c net.Conn, br *bufio.Reader, opts *ServerOptions) (Result, err
 		}
 		return Result{}, &RequestError{Status: status, Reason: reason}
 	}
-	st.out = appendSwitching(st.out[:0], f.key, res.Subprotocol, res.Extensions, opts.Header)
+	var accept [acceptLen]byte
+	st.out = appendSwitching(st.out[:0], appendAccept(accept[:0], f.key), res.Subprotocol, res.Extensions, opts.Header)
 	if _, err := c.Write(st.out); err != nil {
 		return Result{}, fmt.Errorf("handshake: writing the 101 response: %w", err)
 	}

@@ -187,7 +187,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (net.C
 	if err != nil {
 		return nil, nil, Result{}, err
 	}
-	return respond(w, key, res, opts)
+	// The accept key is hashed here, as high on the stack as it can be:
+	// SHA-1's vectorised block function has a frame of more than 1 KiB.
+	var accept [acceptLen]byte
+	return respond(w, appendAccept(accept[:0], key), res, opts)
 }
 
 // checkUpgrade validates an upgrade request and negotiates what it offers;
@@ -245,7 +248,7 @@ func checkUpgrade(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (
 
 // respond hijacks the connection of an accepted upgrade request and writes
 // the 101 response.
-func respond(w http.ResponseWriter, key string, res Result, opts *ServerOptions) (net.Conn, *bufio.Reader, Result, error) {
+func respond(w http.ResponseWriter, accept []byte, res Result, opts *ServerOptions) (net.Conn, *bufio.Reader, Result, error) {
 	c, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuseHTTP(w, 500, "cannot upgrade this connection")
@@ -259,7 +262,7 @@ func respond(w http.ResponseWriter, key string, res Result, opts *ServerOptions)
 		return nil, nil, Result{}, fmt.Errorf("handshake: setting the write deadline: %w", err)
 	}
 	// Build the response in the hijacked writer's own buffer when it fits.
-	out := appendSwitching(brw.Writer.AvailableBuffer(), key, res.Subprotocol, res.Extensions, opts.Header)
+	out := appendSwitching(brw.Writer.AvailableBuffer(), accept, res.Subprotocol, res.Extensions, opts.Header)
 	_, err = brw.Writer.Write(out)
 	if err == nil {
 		err = brw.Writer.Flush()
@@ -377,10 +380,11 @@ func appendHeader(b []byte, name string, values []string) []byte {
 	return b
 }
 
-// appendSwitching appends the complete 101 response.
-func appendSwitching[T text](b []byte, key T, proto string, exts []Extension, extra http.Header) []byte {
+// appendSwitching appends the complete 101 response; accept is the
+// Sec-WebSocket-Accept value (see appendAccept).
+func appendSwitching(b []byte, accept []byte, proto string, exts []Extension, extra http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = appendAccept(b, key)
+	b = append(b, accept...)
 	b = append(b, "\r\n"...)
 	if proto != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
