@@ -24,8 +24,8 @@ import (
 // idle connection than a bare TCP echo": a goroutine that reads, echoes,
 // answers pings and reads payloads straight from the socket stays within
 // the runtime's smallest stack, 2 KiB, which it never gets back once grown.
-// Each server goroutine echoes a small message, answers a ping and echoes
-// a message larger than the read buffer; then the stack memory of all of
+// Each echo goroutine echoes a small message, answers a ping and echoes a
+// larger one (for a server, larger than the read buffer); then the stack memory of all of
 // them, blocked waiting for the next message, is compared with what 2 KiB
 // each would take. It runs in a process of its own with
 // GODEBUG=adaptivestackstart=0, so that goroutines start at 2 KiB, not at
@@ -39,15 +39,18 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 		require.NoError(t, err)
 		return
 	}
-	// The server role only: a client copies each frame to mask it, and
-	// that path is deeper (a client's goroutine takes 4 KiB).
-	testEchoStack(t, false)
+	t.Run("server", func(t *testing.T) { testEchoStack(t, false, 3*readBufSize) })
+	// A client's messages up to smallFrameMax are masked in a small buffer;
+	// longer ones are copied through a 16 KiB one, on a deeper path that
+	// takes a 4 KiB stack.
+	t.Run("client", func(t *testing.T) { testEchoStack(t, true, smallFrameMax) })
 }
 
 // testEchoStack runs n echo goroutines over Conns of the given role, each
 // driven by a raw peer on the other end of a TCP connection, and checks
-// their stacks once they are all waiting for the next message.
-func testEchoStack(t *testing.T, client bool) {
+// their stacks once they are all waiting for the next message. The last
+// message echoed is bigSize bytes.
+func testEchoStack(t *testing.T, client bool, bigSize int) {
 	const n = 256
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -78,7 +81,7 @@ func testEchoStack(t *testing.T, client bool) {
 	}
 	small := peer.frame(true, 0, wsframe.OpText, []byte("hello"))
 	ping := peer.frame(true, 0, wsframe.OpPing, []byte("p"))
-	bigPayload := make([]byte, 3*readBufSize)
+	bigPayload := make([]byte, bigSize)
 	big := peer.frame(true, 0, wsframe.OpBinary, bigPayload)
 	peers := make([]net.Conn, n)
 	got := make([]byte, len(bigPayload)+14)

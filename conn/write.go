@@ -171,10 +171,13 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		err = w.flushPending()
 	}
 	if err == nil {
-		if h.Masked || !c.writev {
-			err = w.writeCopy(&h, p)
-		} else {
+		switch {
+		case !h.Masked && c.writev:
 			err = w.send(&h, p)
+		case c.writev && len(p) <= smallFrameMax:
+			err = w.sendSmall(&h, p)
+		default:
+			err = w.writeCopy(&h, p)
 		}
 	}
 	if err == nil && stop == nil {
@@ -259,54 +262,98 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 	return &queuedError{err}
 }
 
-// writeCopy writes a frame through a pooled buffer, the header and as much
-// of the payload as fits (masked on the client side) in each write.
-func (w *writer) writeCopy(hp *wsframe.Header, p []byte) error {
-	h := *hp
-	bp := writeBufPool.Get().(*[]byte)
-	defer writeBufPool.Put(bp)
-	buf := wsframe.AppendHeader((*bp)[:0], h)
-	first := true
-	pos := 0
-	for {
-		n := copy(buf[len(buf):cap(buf)], p)
-		chunk := buf[len(buf) : len(buf)+n]
-		if h.Masked {
-			pos = wsframe.Mask(h.Mask, pos, chunk)
-		}
-		buf = buf[:len(buf)+n]
-		p = p[n:]
-		var err error
-		if w.c.writev {
-			err = w.send(nil, buf)
-		} else if m, werr := w.c.nc.Write(buf); werr != nil {
-			err = w.partial(werr, m, buf, nil)
-		}
-		if err != nil {
-			return w.copyFailed(err, first, buf, p, &h, pos)
-		}
-		first = false
-		if len(p) == 0 {
-			return nil
-		}
-		buf = buf[:0]
-	}
+// smallFrameMax is the largest payload of a masked frame that sendSmall
+// copies into a small pooled buffer (control frames and short messages of a
+// client), rather than writeCopy into a 16 KiB one.
+const smallFrameMax = 512 - wsframe.MaxHeaderSize
+
+var smallFramePool = sync.Pool{New: func() any { return new([512]byte) }}
+
+// sendSmall sends a masked frame with a short payload: header and masked
+// payload copied into a small pooled buffer, then one send. Its frames are
+// small: a client answers pings with it from under a read.
+func (w *writer) sendSmall(h *wsframe.Header, p []byte) error {
+	sb := smallFramePool.Get().(*[512]byte)
+	b := appendHeader(sb[:0], h)
+	n := len(b)
+	b = append(b, p...)
+	wsframe.Mask(h.Mask, 0, b[n:])
+	err := w.send(nil, b)
+	smallFramePool.Put(sb)
+	return err
 }
 
+// writeCopy writes a frame through a pooled buffer, the header and as much
+// of the payload as fits (masked on the client side) in each write.
+func (w *writer) writeCopy(h *wsframe.Header, p []byte) error {
+	bp := writeBufPool.Get().(*[]byte)
+	st := copyState{h: h, rest: p, first: true}
+	buf := appendHeader((*bp)[:0], h)
+	var err error
+	for {
+		n := copy(buf[len(buf):cap(buf)], st.rest)
+		if h.Masked {
+			st.pos = wsframe.Mask(h.Mask, st.pos, buf[len(buf):len(buf)+n])
+		}
+		buf = buf[:len(buf)+n]
+		st.rest = st.rest[n:]
+		if w.c.writev {
+			err = w.send(nil, buf)
+		} else {
+			err = w.writeChunk(buf)
+		}
+		if err != nil {
+			err = w.copyFailed(err, &st, buf)
+			break
+		}
+		if len(st.rest) == 0 {
+			break
+		}
+		st.first = false
+		buf = buf[:0]
+	}
+	writeBufPool.Put(bp)
+	return err
+}
+
+// writeChunk writes a chunk of writeCopy with nc.Write, for connections
+// without send: on a timeout after part of it went out, the rest is queued.
+func (w *writer) writeChunk(buf []byte) error {
+	if m, err := w.c.nc.Write(buf); err != nil {
+		return w.partial(err, m, buf, nil)
+	}
+	return nil
+}
+
+// copyState is where writeCopy is in its frame: kept together so that
+// copyFailed takes a pointer rather than six arguments (writeCopy is on the
+// stack under a read that answers a ping).
+type copyState struct {
+	h     *wsframe.Header
+	rest  []byte // the payload not yet copied, still to be masked from pos
+	pos   int
+	first bool // the chunk being written is the first
+}
+
+// appendHeader is wsframe.AppendHeader, not inlined, to keep its callers'
+// frames small.
+//
+//go:noinline
+func appendHeader(b []byte, h *wsframe.Header) []byte { return wsframe.AppendHeader(b, *h) }
+
 // copyFailed handles a chunk of writeCopy whose write failed: buf is the
-// chunk, p the rest of the payload, still to be masked from key position
-// pos. If part of the chunk went out before a timeout, the rest of it was
+// chunk. If part of the chunk went out before a timeout, the rest of it was
 // queued (a queuedError), and the rest of the payload is queued behind it;
 // if none of it went out but earlier chunks did, all of it is.
-func (w *writer) copyFailed(err error, first bool, buf, p []byte, h *wsframe.Header, pos int) error {
+func (w *writer) copyFailed(err error, st *copyState, buf []byte) error {
 	var q *queuedError
 	switch {
 	case errors.As(err, &q):
-		return w.queue(q.err, nil, p, *h, pos)
-	case first || !isTimeout(err):
+		return w.queue(q.err, nil, st.rest, *st.h, st.pos)
+	case st.first || !isTimeout(err):
 		return err // nothing of the frame went out, or the connection fails
 	}
-	return w.queue(err, buf, p, *h, pos)
+	return w.queue(err, buf, st.rest, *st.h, st.pos)
 }
 
 // partial handles a write of a and then b (the parts of one frame) that
