@@ -88,12 +88,15 @@
 // twice the size when a call chain needs more, and never shrinks it back
 // while the goroutine uses more than a quarter of it, which a goroutine
 // blocked in a read always does. The Conn keeps its own call chains short
-// enough that, on Linux, a server goroutine that reads (ReadInto), writes
-// (Write, WritePrepared), answers pings and takes payloads of any size on a
-// TCP or Unix socket stays within 2 KiB, as long as its own frames stay small:
-// about 200 bytes of the caller's locals and calls on the way to ReadInto
-// or Write. Deeper code (heavy handlers, TLS, compression, Reader and NetConn)
-// works the same and may cost a 4 KiB stack. Then an idle connection costs
+// enough that, on Linux, a goroutine that reads (ReadInto), writes (Write,
+// WritePrepared) and answers pings on a TCP or Unix socket stays within
+// 2 KiB, whatever the size of the messages it receives, and of those it
+// sends as a server (a client masks what it sends: messages up to about 500
+// bytes keep the small stack, longer ones are copied through a bigger
+// buffer on a deeper path), as long as its own frames stay small: about 200
+// bytes of the caller's locals and calls on the way to ReadInto or Write.
+// Deeper code (heavy handlers, TLS, compression, Reader and NetConn) works
+// the same and may cost a 4 KiB stack. Then an idle connection costs
 // about what a bare goroutine-per-connection TCP echo costs: 2 KiB of stack
 // and 1.3 KiB of heap (a 448-byte Conn, and the runtime's and the net
 // package's per-socket state). The benchmarks in ../bench measure it.
