@@ -96,7 +96,10 @@
 // buffer on a deeper path), as long as its own frames stay small: about 200
 // bytes of the caller's locals and calls on the way to ReadInto or Write.
 // Deeper code (heavy handlers, TLS, compression, Reader and NetConn) works
-// the same and may cost a 4 KiB stack. Then an idle connection costs
+// the same and may cost a 4 KiB stack, as may, now and then, the goroutine
+// that takes a buffer from a pool the garbage collector has just emptied
+// (after minutes without traffic): it allocates it deep in the read or
+// write. Then an idle connection costs
 // about what a bare goroutine-per-connection TCP echo costs: 2 KiB of stack
 // and 1.3 KiB of heap (a 448-byte Conn, and the runtime's and the net
 // package's per-socket state). The benchmarks in ../bench measure it.
