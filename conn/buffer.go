@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net"
-	"sync"
 	"syscall"
 )
 
@@ -20,7 +19,7 @@ const readBufSize = 4096
 // go straight into the caller's memory when nothing is buffered.
 const idleBufSize = 64
 
-var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+var readBufPool = newReservePool(func() *[]byte { b := make([]byte, readBufSize); return &b })
 
 // bufReader is the buffered reader under a Conn. It differs from
 // bufio.Reader in one way that matters for memory: it holds a buffer only
@@ -156,7 +155,7 @@ func (b *bufReader) grow() {
 	if b.pooled != nil {
 		return
 	}
-	p := readBufPool.Get().(*[]byte)
+	p := readBufPool.Get()
 	n := copy(*p, b.buf[b.r:b.w])
 	b.pooled = p
 	b.buf = *p

@@ -228,7 +228,7 @@ func (c *Conn) gotPeerClose() bool {
 func (c *Conn) finishAfterClose() {
 	if c.client {
 		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-		bp := readBufPool.Get().(*[]byte)
+		bp := readBufPool.Get()
 		for {
 			if _, err := c.rd.buf.read(*bp); err != nil {
 				break

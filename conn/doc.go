@@ -96,10 +96,13 @@
 // buffer on a deeper path), as long as its own frames stay small: about 200
 // bytes of the caller's locals and calls on the way to ReadInto or Write.
 // Deeper code (heavy handlers, TLS, compression, Reader and NetConn) works
-// the same and may cost a 4 KiB stack, as may, now and then, the goroutine
-// that takes a buffer from a pool the garbage collector has just emptied
-// (after minutes without traffic): it allocates it deep in the read or
-// write. Then an idle connection costs
+// the same and may cost a 4 KiB stack. The runtime's allocator has deep
+// call chains of its own, so buffers are never made deep in a read or a
+// write if it can be helped: they come from pools that keep a few in
+// reserve through garbage collections (sync.Pool alone drops them all
+// within two), and a goroutine grows only when it is the one to allocate
+// beyond those, which takes a burst after a quiet spell. Then an idle
+// connection costs
 // about what a bare goroutine-per-connection TCP echo costs: 2 KiB of stack
 // and 1.3 KiB of heap (a 448-byte Conn, and the runtime's and the net
 // package's per-socket state). The benchmarks in ../bench measure it.

@@ -269,7 +269,7 @@ var (
 // discardMessage reads what is left of the current message, with the
 // usual checks (UTF-8, read limit), into a pooled scratch buffer.
 func (c *Conn) discardMessage() error {
-	bp := readBufPool.Get().(*[]byte)
+	bp := readBufPool.Get()
 	defer readBufPool.Put(bp)
 	for {
 		_, err := c.readMessage(*bp)

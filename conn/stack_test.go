@@ -14,7 +14,9 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -94,6 +96,14 @@ func testEchoStack(t *testing.T, client bool, bigSize int) {
 			send []byte
 			want int // bytes of the answer
 		}{{small, 2 + 5}, {ping, 2 + 1}, {big, 4 + len(bigPayload)}} {
+			if i%8 == 0 {
+				// Two collections empty the sync.Pools, as minutes without
+				// traffic would: the buffers must then come from the
+				// reserves (see reservePool), not be made deep in a read
+				// or a write.
+				runtime.GC()
+				runtime.GC()
+			}
 			_, err := nc.Write(step.send)
 			require.NoError(t, err)
 			_, err = io.ReadFull(nc, got[:step.want+maskLen])
@@ -117,11 +127,24 @@ func testEchoStack(t *testing.T, client bool, bigSize int) {
 		conns[i].CloseNow()
 		peers[i].Close()
 	}
+	// Let the echo goroutines end before the next measurement starts: a
+	// collection that frees their stacks must not fall inside it.
+	for i := range conns {
+		<-conns[i].Done()
+	}
+	require.Eventually(t, func() bool { return echoing.Load() == 0 }, 10*time.Second, time.Millisecond)
+	runtime.GC()
+	runtime.GC()
 }
+
+// echoing counts the echoLoop goroutines running.
+var echoing atomic.Int32
 
 // echoLoop is the echo goroutine of TestEchoGoroutineStack2KiB: its own
 // frame is about as large as a small handler's.
 func echoLoop(c *Conn) {
+	echoing.Add(1)
+	defer echoing.Add(-1)
 	ctx := context.Background()
 	var buf []byte
 	for {

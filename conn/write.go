@@ -29,7 +29,7 @@ type frameVec struct {
 	vecState
 }
 
-var frameVecPool = sync.Pool{New: func() any { return newFrameVec() }}
+var frameVecPool = newReservePool(newFrameVec)
 
 // maskKeyPool holds ChaCha8 generators, each seeded from crypto/rand, that
 // make the clients' mask keys: fast, never blocking, and unpredictable to a
@@ -267,13 +267,13 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 // client), rather than writeCopy into a 16 KiB one.
 const smallFrameMax = 512 - wsframe.MaxHeaderSize
 
-var smallFramePool = sync.Pool{New: func() any { return new([512]byte) }}
+var smallFramePool = newReservePool(func() *[512]byte { return new([512]byte) })
 
 // sendSmall sends a masked frame with a short payload: header and masked
 // payload copied into a small pooled buffer, then one send. Its frames are
 // small: a client answers pings with it from under a read.
 func (w *writer) sendSmall(h *wsframe.Header, p []byte) error {
-	sb := smallFramePool.Get().(*[512]byte)
+	sb := smallFramePool.Get()
 	b := appendHeader(sb[:0], h)
 	n := len(b)
 	b = append(b, p...)

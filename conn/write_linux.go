@@ -30,7 +30,7 @@ func newFrameVec() *frameVec {
 // payload p, or, when h is nil, p as an encoded frame. If the write times
 // out after part of the frame went out, the rest is queued (see queue).
 func (w *writer) send(h *wsframe.Header, p []byte) error {
-	v := frameVecPool.Get().(*frameVec)
+	v := frameVecPool.Get()
 	if h != nil {
 		v.a, v.b = v.header(h), p
 	} else {

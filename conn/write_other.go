@@ -21,7 +21,7 @@ func newFrameVec() *frameVec { return new(frameVec) }
 // p as an encoded frame. If the write times out after part of the frame
 // went out, the rest is queued (see queue).
 func (w *writer) send(h *wsframe.Header, p []byte) error {
-	v := frameVecPool.Get().(*frameVec)
+	v := frameVecPool.Get()
 	a, b := p, []byte(nil)
 	if h != nil {
 		a, b = wsframe.AppendHeader(v.hdr[:0], *h), p
