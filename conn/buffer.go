@@ -19,7 +19,7 @@ const readBufSize = 4096
 // go straight into the caller's memory when nothing is buffered.
 const idleBufSize = 64
 
-var readBufPool = newReservePool(func() *[]byte { b := make([]byte, readBufSize); return &b })
+var readBufPool = newReservePool(reserveSize, func() *[]byte { b := make([]byte, readBufSize); return &b })
 
 // bufReader is the buffered reader under a Conn. It differs from
 // bufio.Reader in one way that matters for memory: it holds a buffer only

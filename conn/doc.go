@@ -90,11 +90,9 @@
 // blocked in a read always does. The Conn keeps its own call chains short
 // enough that, on Linux, a goroutine that reads (ReadInto), writes (Write,
 // WritePrepared) and answers pings on a TCP or Unix socket stays within
-// 2 KiB, whatever the size of the messages it receives, and of those it
-// sends as a server (a client masks what it sends: messages up to about 500
-// bytes keep the small stack, longer ones are copied through a bigger
-// buffer on a deeper path), as long as its own frames stay small: about 200
-// bytes of the caller's locals and calls on the way to ReadInto or Write.
+// 2 KiB, server or client, whatever the size of the messages, as long as
+// its own frames stay small: about 200 bytes of the caller's locals and
+// calls on the way to ReadInto or Write.
 // Deeper code (heavy handlers, TLS, compression, Reader and NetConn) works
 // the same and may cost a 4 KiB stack. The runtime's allocator has deep
 // call chains of its own, so buffers are never made deep in a read or a

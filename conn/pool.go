@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-// reserveSize is how many objects a reservePool keeps through garbage
+// reserveSize is the most objects a reservePool keeps through garbage
 // collections.
 const reserveSize = 16
 
@@ -20,13 +20,16 @@ const reserveSize = 16
 type reservePool[T any] struct {
 	pool    sync.Pool
 	newT    func() *T
+	max     int32        // how many it keeps, at most reserveSize
 	n       atomic.Int32 // len(reserve), read without the mutex
 	mu      sync.Mutex
 	reserve [reserveSize]*T
 }
 
-func newReservePool[T any](newT func() *T) *reservePool[T] {
-	return &reservePool[T]{newT: newT}
+// newReservePool returns a pool that makes objects with newT and keeps
+// keep of them (at most reserveSize) through collections.
+func newReservePool[T any](keep int, newT func() *T) *reservePool[T] {
+	return &reservePool[T]{newT: newT, max: int32(min(keep, reserveSize))}
 }
 
 // Get returns an object from the pool, from the reserve, or a new one.
@@ -50,9 +53,9 @@ func (p *reservePool[T]) Get() *T {
 
 // Put gives x back: to the reserve if it has room, else to the sync.Pool.
 func (p *reservePool[T]) Put(x *T) {
-	if p.n.Load() < reserveSize {
+	if p.n.Load() < p.max {
 		p.mu.Lock()
-		if n := p.n.Load(); n < reserveSize {
+		if n := p.n.Load(); n < p.max {
 			p.reserve[n] = x
 			p.n.Store(n + 1)
 			p.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 // in its reserve, and makes new ones only once the reserve is empty.
 func TestReservePoolKeepsObjectsThroughCollections(t *testing.T) {
 	made := 0
-	p := newReservePool(func() *int { made++; return new(int) })
+	p := newReservePool(reserveSize, func() *int { made++; return new(int) })
 	var objs []*int
 	for i := 0; i < reserveSize+4; i++ {
 		objs = append(objs, p.Get())
@@ -36,7 +36,7 @@ func TestReservePoolKeepsObjectsThroughCollections(t *testing.T) {
 // TestReservePoolConcurrent takes and gives back from many goroutines at
 // once (under -race): every object is held by one goroutine at a time.
 func TestReservePoolConcurrent(t *testing.T) {
-	p := newReservePool(func() *int { return new(int) })
+	p := newReservePool(reserveSize, func() *int { return new(int) })
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)

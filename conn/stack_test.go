@@ -28,7 +28,8 @@ import (
 // answers pings and reads payloads straight from the socket stays within
 // the runtime's smallest stack, 2 KiB, which it never gets back once grown.
 // Each echo goroutine echoes a small message, answers a ping and echoes a
-// larger one (for a server, larger than the read buffer); then the stack memory of all of
+// larger one (larger than the read buffer, or than a client's small-frame
+// buffer); then the stack memory of all of
 // them, blocked waiting for the next message, is compared with what 2 KiB
 // each would take. It runs in a process of its own with
 // GODEBUG=adaptivestackstart=0, so that goroutines start at 2 KiB, not at
@@ -43,10 +44,10 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 		return
 	}
 	t.Run("server", func(t *testing.T) { testEchoStack(t, false, 3*readBufSize) })
-	// A client's messages up to smallFrameMax are masked in a small buffer;
-	// longer ones are copied through a 16 KiB one, on a deeper path that
-	// takes a 4 KiB stack.
+	// A client's messages up to smallFrameMax are masked in a small buffer,
+	// longer ones copied through a 16 KiB one.
 	t.Run("client", func(t *testing.T) { testEchoStack(t, true, smallFrameMax) })
+	t.Run("client-long", func(t *testing.T) { testEchoStack(t, true, 3*readBufSize) })
 }
 
 // testEchoStack runs n echo goroutines over Conns of the given role, each

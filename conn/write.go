@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sync"
 
 	"github.com/ws6455/ws6455/wsframe"
 )
@@ -18,7 +17,9 @@ import (
 // and to collect the fragments of a streamed message.
 const writeBufSize = 16 << 10
 
-var writeBufPool = sync.Pool{New: func() any { b := make([]byte, writeBufSize); return &b }}
+// writeBufPool holds those buffers, with a small reserve (see reservePool):
+// they are 16 KiB.
+var writeBufPool = newReservePool(4, func() *[]byte { b := make([]byte, writeBufSize); return &b })
 
 // frameVec is what writing one frame needs besides its payload: room for
 // the header, and the state of a vectored write (see writeVec). It is
@@ -29,22 +30,22 @@ type frameVec struct {
 	vecState
 }
 
-var frameVecPool = newReservePool(newFrameVec)
+var frameVecPool = newReservePool(reserveSize, newFrameVec)
 
 // maskKeyPool holds ChaCha8 generators, each seeded from crypto/rand, that
 // make the clients' mask keys: fast, never blocking, and unpredictable to a
 // peer that sees some of the keys (RFC 6455 §5.3 asks for keys an attacker
 // cannot predict). Pooled rather than one per connection, so that an idle
 // client connection holds no generator (one is about 300 bytes).
-var maskKeyPool = sync.Pool{New: func() any {
+var maskKeyPool = newReservePool(reserveSize, func() *rand.ChaCha8 {
 	var seed [32]byte
 	crand.Read(seed[:])
 	return rand.NewChaCha8(seed)
-}}
+})
 
 // newMaskKey returns a fresh mask key.
 func newMaskKey() [4]byte {
-	g := maskKeyPool.Get().(*rand.ChaCha8)
+	g := maskKeyPool.Get()
 	k := g.Uint64()
 	maskKeyPool.Put(g)
 	return [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
@@ -267,7 +268,7 @@ func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, po
 // client), rather than writeCopy into a 16 KiB one.
 const smallFrameMax = 512 - wsframe.MaxHeaderSize
 
-var smallFramePool = newReservePool(func() *[512]byte { return new([512]byte) })
+var smallFramePool = newReservePool(reserveSize, func() *[512]byte { return new([512]byte) })
 
 // sendSmall sends a masked frame with a short payload: header and masked
 // payload copied into a small pooled buffer, then one send. Its frames are
@@ -286,7 +287,7 @@ func (w *writer) sendSmall(h *wsframe.Header, p []byte) error {
 // writeCopy writes a frame through a pooled buffer, the header and as much
 // of the payload as fits (masked on the client side) in each write.
 func (w *writer) writeCopy(h *wsframe.Header, p []byte) error {
-	bp := writeBufPool.Get().(*[]byte)
+	bp := writeBufPool.Get()
 	st := copyState{h: h, rest: p, first: true}
 	buf := appendHeader((*bp)[:0], h)
 	var err error
@@ -381,7 +382,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return nil, c.writeLockErr(err)
 	}
-	bp := writeBufPool.Get().(*[]byte)
+	bp := writeBufPool.Get()
 	m := &messageWriter{c: c, ctx: ctx, op: wsframe.Opcode(typ), bp: bp, buf: (*bp)[:0]}
 	if c.wr.comp != nil {
 		m.comp = c.wr.comp
