@@ -84,7 +84,9 @@ func (b *bufReader) need(n int) error {
 	for b.w-b.r < n {
 		var err error
 		if b.raw != nil && b.hs == nil {
-			// fill's socket case, here to keep the waiting stack short.
+			// A socket, read here rather than in fill to keep the waiting
+			// stack short. With nothing buffered, rawFill takes the pooled
+			// buffer only once the socket has bytes for it.
 			if b.w > b.r {
 				b.grow()
 				b.compact(n)
@@ -106,17 +108,10 @@ func (b *bufReader) need(n int) error {
 	return nil
 }
 
-// fill reads once into the buffer, making room for n unread bytes first.
+// fill reads once into the buffer, making room for n unread bytes first,
+// for connections read through nc.Read and for handshake leftovers (need
+// reads sockets itself).
 func (b *bufReader) fill(n int) error {
-	if b.raw != nil && b.hs == nil {
-		if b.w > b.r {
-			b.grow()
-			b.compact(n)
-		}
-		// With nothing buffered, rawFill takes the pooled buffer only
-		// once the socket has bytes for it.
-		return b.rawRead()
-	}
 	if b.buf == nil && b.raw != nil {
 		b.grow() // handshake leftovers on a socket: never make the small buffer
 	}

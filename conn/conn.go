@@ -128,7 +128,7 @@ type Conn struct {
 	wr writer // write side state
 
 	// readMu is held by whoever reads frames (the reading goroutine, or Close
-	// when no goroutine reads). A channel so that waits can be cancelled.
+	// when no goroutine reads). A waitLock, so that waits can be cancelled.
 	readMu      waitLock
 	readWaiters atomic.Int32 // reads waiting for readMu: Close hands over to them
 	waiters     *waitQueue   // goroutines waiting for the waitLocks; made on first contention, under errMu

@@ -69,8 +69,8 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 	if err == nil {
 		if c.writev {
 			err = w.send(nil, frame)
-		} else if n, werr := c.nc.Write(frame); werr != nil {
-			err = w.partial(werr, n, frame, nil)
+		} else {
+			err = w.writeChunk(frame)
 		}
 	}
 	if err == nil && stop == nil {

@@ -286,6 +286,29 @@ func TestReadTimeoutAtMessageBoundaryKeepsConnection(t *testing.T) {
 	require.Equal(t, "still here", string(data))
 }
 
+// TestReadTimeoutInsideControlFrameLosesNothing: a control frame is taken
+// from the buffer only once it is whole, so a read that times out while a
+// ping's payload is still on its way leaves the ping to the next read,
+// which answers it with the whole payload.
+func TestReadTimeoutInsideControlFrameLosesNothing(t *testing.T) {
+	c, p := serverWithPeer(t, nil)
+	ping := p.frame(true, 0, wsframe.OpPing, []byte("hello"))
+	p.send(ping[:len(ping)-2]) // header, mask key and 3 of 5 payload bytes
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	p.send(ping[len(ping)-2:])
+	p.sendFrame(true, wsframe.OpText, []byte("after"))
+	_, data, err := c.Read(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "after", string(data))
+	h, payload := p.recvFrame()
+	require.Equal(t, wsframe.OpPong, h.Opcode)
+	require.Equal(t, "hello", string(payload))
+}
+
 func TestReadTimeoutInsideMessageFailsConnection(t *testing.T) {
 	c, p := serverWithPeer(t, nil)
 	p.sendFrame(false, wsframe.OpText, []byte("part one"))

@@ -22,7 +22,7 @@ const writeBufSize = 16 << 10
 var writeBufPool = newReservePool(4, func() *[]byte { b := make([]byte, writeBufSize); return &b })
 
 // frameVec is what writing one frame needs besides its payload: room for
-// the header, and the state of a vectored write (see writeVec). It is
+// the header, and the state of a vectored write (see send). It is
 // pooled rather than kept in the writer, so that a connection holds none of
 // it while idle.
 type frameVec struct {
@@ -68,17 +68,6 @@ type writer struct {
 func (w *writer) init(c *Conn) {
 	w.c = c
 	c.writev = canWritev(&c.rd.buf)
-}
-
-// writeTwo writes a and then b with nc.Write, for connections that cannot
-// write both in one call.
-func writeTwo(nc net.Conn, a, b []byte) (int, error) {
-	n, err := nc.Write(a)
-	if err != nil || len(b) == 0 {
-		return n, err
-	}
-	m, err := nc.Write(b)
-	return n + m, err
 }
 
 // Write sends a whole message as one frame. It is safe to call from many
@@ -317,8 +306,9 @@ func (w *writer) writeCopy(h *wsframe.Header, p []byte) error {
 	return err
 }
 
-// writeChunk writes a chunk of writeCopy with nc.Write, for connections
-// without send: on a timeout after part of it went out, the rest is queued.
+// writeChunk writes an encoded frame, or a chunk of one from writeCopy,
+// with nc.Write, for connections without send: on a timeout after part of
+// it went out, the rest is queued.
 func (w *writer) writeChunk(buf []byte) error {
 	if m, err := w.c.nc.Write(buf); err != nil {
 		return w.partial(err, m, buf, nil)

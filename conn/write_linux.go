@@ -32,7 +32,7 @@ func newFrameVec() *frameVec {
 func (w *writer) send(h *wsframe.Header, p []byte) error {
 	v := frameVecPool.Get()
 	if h != nil {
-		v.a, v.b = v.header(h), p
+		v.a, v.b = appendHeader(v.hdr[:0], h), p
 	} else {
 		v.a = p
 	}
@@ -60,13 +60,6 @@ func (w *writer) unsent(v *frameVec, err error) error {
 		return err // nothing of the frame went out
 	}
 	return w.queue(err, v.a, v.b, wsframe.Header{}, 0)
-}
-
-// header encodes h into v. (Not inlined, to keep send's frame small.)
-//
-//go:noinline
-func (v *frameVec) header(h *wsframe.Header) []byte {
-	return wsframe.AppendHeader(v.hdr[:0], *h)
 }
 
 // rawWrite is called by syscall.RawConn.Write with the socket until it

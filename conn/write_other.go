@@ -24,7 +24,7 @@ func (w *writer) send(h *wsframe.Header, p []byte) error {
 	v := frameVecPool.Get()
 	a, b := p, []byte(nil)
 	if h != nil {
-		a, b = wsframe.AppendHeader(v.hdr[:0], *h), p
+		a, b = appendHeader(v.hdr[:0], h), p
 	}
 	var n int
 	var err error
@@ -43,6 +43,17 @@ func (w *writer) send(h *wsframe.Header, p []byte) error {
 	}
 	frameVecPool.Put(v)
 	return err
+}
+
+// writeTwo writes a and then b with nc.Write, for connections that cannot
+// write both in one call.
+func writeTwo(nc net.Conn, a, b []byte) (int, error) {
+	n, err := nc.Write(a)
+	if err != nil || len(b) == 0 {
+		return n, err
+	}
+	m, err := nc.Write(b)
+	return n + m, err
 }
 
 // canWritev reports whether send writes a frame in one system call.
