@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
@@ -210,6 +211,44 @@ type oneWay struct {
 	sink  []byte // room for one frame as the Conn sends it
 	buf   []byte // the reused ReadInto buffer
 	msg   []byte // the payload the Conn writes
+
+	// The contexts of the calls, by kind (see ctxKinds): a context made
+	// once (background, cancel, deadline), or newCtx for one per call.
+	ctx    context.Context
+	newCtx func() (context.Context, context.CancelFunc)
+}
+
+// ctxKinds are the contexts the steady-state measurements are made with:
+// context.Background(); a cancellable context without a deadline, reused
+// across calls, as a server's r.Context(); a context with a deadline,
+// reused; and a context.WithTimeout made for each call.
+var ctxKinds = []string{"background", "cancel", "deadline", "timeout-per-call"}
+
+// useCtx makes o's calls use contexts of the given kind.
+func (o *oneWay) useCtx(tb testing.TB, kind string) {
+	o.ctx, o.newCtx = context.Background(), nil
+	switch kind {
+	case "cancel":
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.Cleanup(cancel)
+		o.ctx = ctx
+	case "deadline":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		tb.Cleanup(cancel)
+		o.ctx = ctx
+	case "timeout-per-call":
+		o.newCtx = func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		}
+	}
+}
+
+// context returns the context of the next call and what to call after it.
+func (o *oneWay) context() (context.Context, context.CancelFunc) {
+	if o.newCtx != nil {
+		return o.newCtx()
+	}
+	return o.ctx, func() {}
 }
 
 // newOneWay builds a Conn of the given role whose raw peer sends frame
@@ -242,6 +281,7 @@ func newOneWay(tb testing.TB, client bool, size int) *oneWay {
 		sink:  make([]byte, len(wsframe.AppendHeader(nil, out))+size),
 		buf:   make([]byte, 0, size),
 		msg:   msg,
+		ctx:   context.Background(),
 	}
 }
 
@@ -250,7 +290,9 @@ func (o *oneWay) read(tb testing.TB) {
 	if _, err := o.peer.Write(o.frame); err != nil {
 		tb.Fatal(err)
 	}
-	_, got, err := o.c.ReadInto(context.Background(), o.buf)
+	ctx, cancel := o.context()
+	_, got, err := o.c.ReadInto(ctx, o.buf)
+	cancel()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -262,7 +304,10 @@ func (o *oneWay) read(tb testing.TB) {
 
 // write writes one message with Write and swallows it on the peer's side.
 func (o *oneWay) write(tb testing.TB) {
-	if err := o.c.Write(context.Background(), MessageBinary, o.msg); err != nil {
+	ctx, cancel := o.context()
+	err := o.c.Write(ctx, MessageBinary, o.msg)
+	cancel()
+	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := io.ReadFull(o.peer, o.sink); err != nil {
@@ -273,30 +318,38 @@ func (o *oneWay) write(tb testing.TB) {
 // TestSteadyStateAllocs asserts the allocation target of the Conn: once
 // warmed up, reading a message with ReadInto into a reused buffer and
 // writing one with Write allocate nothing, on both the server and the
-// client side (the client masks with a fresh key, through a pooled buffer).
-// The peer is a raw TCP socket written and read with fixed buffers, so
-// every allocation counted is the Conn's.
+// client side (the client masks with a fresh key, through a pooled buffer),
+// with context.Background() and with a cancellable context reused across
+// calls (a server's r.Context()). The peer is a raw TCP socket written and
+// read with fixed buffers, so every allocation counted is the Conn's.
+// Contexts with deadlines are measured too, and logged: each call under
+// one registers with it (context.AfterFunc: 3 allocations), and a
+// context.WithTimeout made per call adds its own.
 func TestSteadyStateAllocs(t *testing.T) {
 	if raceBuild {
 		t.Skip("the race detector makes sync.Pool drop items: allocation counts are meaningless")
 	}
-	for _, size := range []int{16, 1 << 10} {
-		for _, client := range []bool{false, true} {
-			role := "server"
-			if client {
-				role = "client"
+	for _, kind := range ctxKinds {
+		for _, size := range []int{16, 1 << 10} {
+			for _, client := range []bool{false, true} {
+				role := roleName(client)
+				t.Run(kind+"/"+role+"/"+sizeName(size), func(t *testing.T) {
+					o := newOneWay(t, client, size)
+					o.useCtx(t, kind)
+					for range 10 { // warm up: pools, buffers, runtime structures
+						o.read(t)
+						o.write(t)
+					}
+					reads := testing.AllocsPerRun(200, func() { o.read(t) })
+					writes := testing.AllocsPerRun(200, func() { o.write(t) })
+					t.Logf("allocations per message: ReadInto %v, Write %v", reads, writes)
+					if kind != "background" && kind != "cancel" {
+						return
+					}
+					assert.Zero(t, reads, "allocations per ReadInto of a %d-byte message (%s side, %s context)", size, role, kind)
+					assert.Zero(t, writes, "allocations per Write of a %d-byte message (%s side, %s context)", size, role, kind)
+				})
 			}
-			t.Run(role+"/"+sizeName(size), func(t *testing.T) {
-				o := newOneWay(t, client, size)
-				for range 10 { // warm up: pools, buffers, runtime structures
-					o.read(t)
-					o.write(t)
-				}
-				reads := testing.AllocsPerRun(200, func() { o.read(t) })
-				writes := testing.AllocsPerRun(200, func() { o.write(t) })
-				assert.Zero(t, reads, "allocations per ReadInto of a %d-byte message (%s side)", size, role)
-				assert.Zero(t, writes, "allocations per Write of a %d-byte message (%s side)", size, role)
-			})
 		}
 	}
 }
@@ -331,18 +384,21 @@ func TestOneWayFramesOnTheWire(t *testing.T) {
 // buffer, server side (masked frames) and client side, with the peer
 // writing pre-encoded frames on raw TCP.
 func BenchmarkReadInto(b *testing.B) {
-	for _, client := range []bool{false, true} {
-		for _, size := range benchSizes[:2] {
-			b.Run(roleName(client)+"/"+sizeName(size), func(b *testing.B) {
-				o := newOneWay(b, client, size)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				cpu := startCPUMeter()
-				for b.Loop() {
-					o.read(b)
-				}
-				cpu.report(b)
-			})
+	for _, kind := range ctxKinds {
+		for _, client := range []bool{false, true} {
+			for _, size := range benchSizes[:2] {
+				b.Run("ctx="+kind+"/"+roleName(client)+"/"+sizeName(size), func(b *testing.B) {
+					o := newOneWay(b, client, size)
+					o.useCtx(b, kind)
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					cpu := startCPUMeter()
+					for b.Loop() {
+						o.read(b)
+					}
+					cpu.report(b)
+				})
+			}
 		}
 	}
 }
@@ -351,18 +407,21 @@ func BenchmarkReadInto(b *testing.B) {
 // (unmasked, header and payload in one vectored write) and client side
 // (masked through a pooled buffer), with the peer swallowing the frames.
 func BenchmarkWrite(b *testing.B) {
-	for _, client := range []bool{false, true} {
-		for _, size := range benchSizes[:2] {
-			b.Run(roleName(client)+"/"+sizeName(size), func(b *testing.B) {
-				o := newOneWay(b, client, size)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				cpu := startCPUMeter()
-				for b.Loop() {
-					o.write(b)
-				}
-				cpu.report(b)
-			})
+	for _, kind := range ctxKinds {
+		for _, client := range []bool{false, true} {
+			for _, size := range benchSizes[:2] {
+				b.Run("ctx="+kind+"/"+roleName(client)+"/"+sizeName(size), func(b *testing.B) {
+					o := newOneWay(b, client, size)
+					o.useCtx(b, kind)
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					cpu := startCPUMeter()
+					for b.Loop() {
+						o.write(b)
+					}
+					cpu.report(b)
+				})
+			}
 		}
 	}
 }

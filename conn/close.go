@@ -36,7 +36,7 @@ func (e CloseError) Error() string {
 // that did not end the connection (such as a read whose context expired
 // while waiting for a message).
 func CloseCode(err error) wsframe.CloseCode {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
 		return 0
 	}
 	var ce CloseError
@@ -46,6 +46,9 @@ func CloseCode(err error) wsframe.CloseCode {
 	var fe *wsframe.Error
 	if errors.As(err, &fe) {
 		return fe.Code
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrQueued) || isTimeout(err) {
+		return 0
 	}
 	return wsframe.CloseAbnormal
 }
@@ -252,6 +255,16 @@ const maxDrain = 1 << 20
 func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
 	b := &c.rd.buf
+	if n := int(c.rd.pingLen) - 1; n >= 0 {
+		// An owed pong's ping: no pong after our close frame.
+		c.rd.pingLen = 0
+		b.discard(min(n, len(b.buffered())))
+	}
+	// The rest of a message being read is skipped: its reader must not
+	// take that for the message's end. Until its last frame has gone by,
+	// no reader can take over.
+	midMessage := c.rd.inMessage && !c.rd.frameFin
+	c.abandonMessage()
 	skip := c.rd.frameLeft
 	c.rd.frameLeft = 0
 	for {
@@ -269,8 +282,8 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		if err := b.need(2); err != nil {
 			return false
 		}
-		if yield && !c.rd.inMessage && c.readWaiters.Load() > 0 {
-			c.nc.SetReadDeadline(time.Time{})
+		if yield && !midMessage && c.readWaiters.Load() > 0 {
+			c.restoreDeadline(true)
 			return true
 		}
 		h, n, err := wsframe.ParseHeader(b.buffered())
@@ -285,6 +298,9 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		}
 		b.discard(n)
 		if h.Opcode != wsframe.OpClose {
+			if !h.Opcode.IsControl() {
+				midMessage = !h.Fin
+			}
 			skip = h.Length
 			continue
 		}
@@ -323,6 +339,7 @@ func (c *Conn) closeTCP() {
 		f := c.onCloseFn
 		c.errMu.Unlock()
 		c.stopKeepalive()
+		c.endWatches()
 		if f != nil {
 			f()
 		}

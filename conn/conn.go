@@ -2,10 +2,8 @@ package conn
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,8 +79,11 @@ type Options struct {
 	// close frame, then for the TCP close). 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
 	// PingInterval, when positive, makes the Conn send a ping after this much
-	// time without receiving anything. If no frame arrives within PingTimeout
-	// (default: PingInterval) after that, the connection is closed with 1001.
+	// time without receiving anything. If neither the pong nor any other
+	// byte arrives within PingTimeout (default: PingInterval) after that,
+	// the connection is closed with 1001. Payload bytes count: a peer that
+	// is slowly sending a large frame, behind which its pong has to wait,
+	// is alive.
 	// Keepalive needs a goroutine that reads (as every Conn does).
 	PingInterval time.Duration
 	PingTimeout  time.Duration
@@ -140,6 +141,7 @@ type Conn struct {
 	ended      bool // the Conn is finished; under errMu
 	peerClosed bool // the peer's close frame arrived; under errMu
 	writev     bool // the writer sends a frame with one system call (see writer.send)
+	fragile    bool // a write that timed out fails the connection (TLS: see fragileWrites)
 	// closed and closeRcvd are made on first use (see done and
 	// closeRcvdChan), so that an idle connection holds neither: closed is
 	// closed when the Conn is finished, closeRcvd when the peer's close
@@ -157,7 +159,11 @@ type Conn struct {
 	pings       map[[4]byte]chan struct{}
 	pingCounter uint32
 	keepalive   *time.Timer
-	lastRead    atomic.Int64 // unix nanos of the last frame received, for keepalive
+	lastRead    atomic.Int64 // unix nanos of the last bytes received, for keepalive
+
+	// watch keeps contexts and the user's deadlines apart (see watch.go);
+	// made on first use.
+	watch atomic.Pointer[watches]
 }
 
 // New makes a Conn over nc, whose opening handshake has already been done.
@@ -274,45 +280,6 @@ func (c *Conn) getErr() error {
 	defer c.errMu.Unlock()
 	return c.err
 }
-
-// watchCtx arranges for ctx's deadline and cancellation to interrupt the
-// reads (read true) or writes of nc. The returned stop function undoes it
-// and reports whether ctx interrupted the I/O. It allocates nothing, and
-// returns nil, for contexts that can never be cancelled.
-func watchCtx(ctx context.Context, nc net.Conn, read bool) (stop func() bool) {
-	if ctx.Done() == nil {
-		return nil
-	}
-	setDeadline := nc.SetWriteDeadline
-	if read {
-		setDeadline = nc.SetReadDeadline
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		setDeadline(dl)
-	}
-	var done atomic.Bool
-	after := context.AfterFunc(ctx, func() {
-		setDeadline(aLongTimeAgo)
-		done.Store(true)
-	})
-	return func() bool {
-		fired := !after()
-		if fired {
-			// ctx ended and the func was started in a goroutine of its
-			// own, which may not have run yet: let it finish before the
-			// deadline is cleared, or it would set it again afterwards
-			// (and the next read or write would time out at once).
-			for !done.Load() {
-				runtime.Gosched()
-			}
-		}
-		setDeadline(time.Time{})
-		return fired || ctx.Err() != nil
-	}
-}
-
-// aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // isTimeout reports whether err is a deadline expiry.
 func isTimeout(err error) bool {

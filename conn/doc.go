@@ -35,13 +35,10 @@
 //   - Reads (Read, ReadInto, Reader) come from one goroutine at a time, and
 //     some goroutine must read: pings are answered, pongs seen and the peer's
 //     close frame handled by reads.
-//   - Every blocking call takes a context. A read whose context ends while it
-//     waits for a message to begin leaves the connection usable; the
-//     streaming reader can also resume after a timed-out read. A whole-message
-//     read cut short in the middle of a message closes the connection (1008).
-//     A write cut short after part of its frame went out returns the
-//     context's error, and the rest of the frame is sent ahead of the next
-//     one: the message is delivered late, never torn.
+//   - Every blocking call takes a context (NetConn calls honour deadlines).
+//     What a call cut short leaves behind is said under "Calls cut short":
+//     the connection stays usable, or it fails with 1011; never a torn or
+//     altered message with a nil error.
 //   - Protocol violations by the peer fail the connection with the close code
 //     the RFC asks for (1002 protocol error, 1007 invalid UTF-8 or invalid
 //     compressed data, 1009 message too big); the read returns an error that
@@ -53,11 +50,62 @@
 //   - Text messages are validated as UTF-8 as they arrive: the first invalid
 //     byte fails the connection, before the rest of the message is read.
 //
+// # Calls cut short
+//
+// A blocking call whose context ends, or whose deadline (NetConn) passes,
+// has one of three outcomes, decided in one place:
+//
+//   - It left no trace: nothing of it reached the wire or changed the
+//     connection's state. It returns the context's error (a NetConn call,
+//     a timeout), CloseCode reports 0, and the connection stays usable.
+//     This is the case for a read that was waiting for a message to begin,
+//     a write none of whose frame went out, a Writer none of whose message
+//     went out, a Ping, and the payload reader of an uncompressed message
+//     (Reader), which loses no byte and can be read on. A pong that a read
+//     owes but could not send in time stays owed, and goes out first at
+//     the next read.
+//   - It committed its message: a write cut short after part of its frame
+//     went out on a connection that can resume (TCP, Unix sockets, pipes).
+//     The rest of the frame goes out ahead of the next frame, so the
+//     message is delivered whole; the error also matches ErrQueued, and the
+//     connection stays usable. Do not send such a message again.
+//   - It left a trace that can neither be completed nor undone: fragments
+//     of a streamed message went out but the rest will not come; the
+//     compressor's window (context takeover) took in a message that did
+//     not go out; a TLS connection refuses every write after a timed-out
+//     one; Read or ReadInto consumed part of a message; the inflater of a
+//     compressed message took in input it cannot give back. The connection
+//     fails: the call's error matches both the context's error and a close
+//     code of 1011 (CloseInternalError: this side could not complete what
+//     it had started), a close frame with 1011 goes out when the stream can
+//     still carry one, Done is closed once the close handshake ends
+//     (bounded by the close timeout), and every later call returns an
+//     error for which CloseCode is not 0.
+//
+// A message reader (Reader) returns io.EOF only at the end of its message:
+// a message abandoned before its end (the next read began, Close skipped
+// it, the connection failed or was closed by the peer) makes it return an
+// error.
+//
+// Contexts and deadlines do not overwrite each other: NetConn's deadlines
+// stay in force across calls with contexts on the same Conn (Ping,
+// keepalive, a read answering a ping with its own context). A cancellable
+// context without a deadline that is used for call after call (a server's
+// r.Context()) is registered with the Conn once, so steady-state reads and
+// writes under it allocate nothing, as under context.Background(); a call
+// under a context with a deadline costs a registration (3 allocations).
+// No registration outlives the Conn.
+//
 // # Memory
 //
 // A connection holds no read or write buffer while it is idle: buffers come
 // from pools when bytes arrive or a message is written, and go back when
-// the message is done. With permessage-deflate, CompressionNoContextTakeover
+// the message is done. Memory follows the bytes received, never a length
+// the peer declared: ReadInto grows its buffer as the payload arrives (4
+// KiB first, then never more than it holds), so a peer that declares a
+// large frame and stalls makes the connection hold a few KiB. (A
+// compressed message being read holds an inflater, about 40 KiB, until it
+// ends; the read limit and the close timeout bound the rest.) With permessage-deflate, CompressionNoContextTakeover
 // keeps no compression state between messages; CompressionContextTakeover
 // keeps a 32 KiB window of what the peer sends, and a compressor once this
 // side has compressed a message.

@@ -20,7 +20,14 @@ import (
 // peer has closed with 1000 (normal) or 1001 (going away). Close runs the
 // close handshake with 1000. Deadlines work as net.Conn says: an expired
 // deadline fails the call with an error whose Timeout method reports true,
-// and the connection stays usable.
+// and the connection stays usable; a Write cut short after part of its
+// message went out reports the whole message written (the rest is queued
+// and goes out first, see ErrQueued). The deadlines belong to the
+// connection's user: calls with contexts on the same Conn (Ping,
+// keepalive, a Read answering a ping) never overwrite them. A read cut
+// short inside a compressed message, and a write cut short on TLS, cannot
+// be resumed: there the connection fails with 1011 and the call returns
+// that error (see "Calls cut short" in the package documentation).
 //
 // ctx bounds the life of the returned net.Conn: when it ends, the
 // connection is closed.
@@ -45,8 +52,9 @@ type netConn struct {
 	closed        bool // Close was called
 }
 
-// Deadlines are set on the underlying connection directly, so that a new
-// deadline also reaches a call already blocked in it.
+// Deadlines are the Conn's user deadlines (see watch.go): they are set on
+// the underlying connection at once, so that a new deadline also reaches a
+// call already blocked in it, and put back after calls with contexts.
 
 // timeoutErr is what a call past its deadline returns.
 func timeoutErr(op string) error {
@@ -68,7 +76,10 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nc.readErr(c.readLockErr(err))
 	}
-	defer c.readMu.unlock(c)
+	defer c.unlockRead()
+	if err := c.getErr(); err != nil {
+		return 0, nc.readErr(err)
+	}
 	for {
 		if !c.rd.inMessage {
 			typ, err := c.beginMessage(ctx)
@@ -78,6 +89,10 @@ func (nc *netConn) Read(p []byte) (int, error) {
 			if typ != nc.typ {
 				return 0, c.failRead(&wsframe.Error{Code: wsframe.CloseUnsupportedData, Reason: fmt.Sprintf("expected %v messages", nc.typ)})
 			}
+		}
+		c.rd.ctx = ctx
+		if err := c.beginIO(ctx, true); err != nil {
+			return 0, nc.readErr(err)
 		}
 		n, err := c.readAnswering(p)
 		if err == io.EOF {
@@ -101,7 +116,7 @@ func (nc *netConn) readErr(err error) error {
 		nc.mu.Unlock()
 		return io.EOF
 	}
-	if isTimeout(err) {
+	if CloseCode(err) == 0 && isTimeout(err) {
 		return timeoutErr("read")
 	}
 	return err
@@ -115,10 +130,9 @@ func (nc *netConn) Write(p []byte) (int, error) {
 		return 0, timeoutErr("write")
 	}
 	if err := nc.c.Write(context.Background(), nc.typ, p); err != nil {
-		if isTimeout(err) {
+		if CloseCode(err) == 0 && isTimeout(err) {
 			// A message cut short is queued whole: it counts as written.
-			var q *queuedError
-			if errors.As(err, &q) {
+			if errors.Is(err, ErrQueued) {
 				return len(p), timeoutErr("write")
 			}
 			return 0, timeoutErr("write")
@@ -152,19 +166,22 @@ func (nc *netConn) SetDeadline(t time.Time) error {
 	nc.mu.Lock()
 	nc.readDeadline, nc.writeDeadline = t, t
 	nc.mu.Unlock()
-	return nc.c.nc.SetDeadline(t)
+	if err := nc.c.setUserDeadline(true, t); err != nil {
+		return err
+	}
+	return nc.c.setUserDeadline(false, t)
 }
 
 func (nc *netConn) SetReadDeadline(t time.Time) error {
 	nc.mu.Lock()
 	nc.readDeadline = t
 	nc.mu.Unlock()
-	return nc.c.nc.SetReadDeadline(t)
+	return nc.c.setUserDeadline(true, t)
 }
 
 func (nc *netConn) SetWriteDeadline(t time.Time) error {
 	nc.mu.Lock()
 	nc.writeDeadline = t
 	nc.mu.Unlock()
-	return nc.c.nc.SetWriteDeadline(t)
+	return nc.c.setUserDeadline(false, t)
 }

@@ -109,8 +109,14 @@ func (c *Conn) keepaliveTick() {
 	// The ping may wait for the connection (a message being written) as
 	// long as a close would; PingTimeout counts once it went out.
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout+c.opts.PingTimeout)
+	sent := time.Now().UnixNano()
 	err := c.ping(ctx, c.opts.PingTimeout)
 	cancel()
+	if err == errPongTimeout && c.lastRead.Load() > sent {
+		// Bytes kept arriving: the peer is alive, and its pong waits
+		// behind the frame it is sending.
+		err = nil
+	}
 	if err != nil {
 		c.Close(wsframe.CloseGoingAway, "keepalive timeout")
 		return

@@ -57,11 +57,14 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 	}
 	defer w.frameMu.unlock(w.c)
 	c := w.c
+	if err := c.beginIO(ctx, false); err != nil {
+		c.endIO(false)
+		return err // nothing was written
+	}
 	if c.opts.OnFrame != nil {
 		h, _, _ := wsframe.ParseHeader(frame)
 		c.opts.OnFrame(Outbound, h, frame[hdrLen:])
 	}
-	stop := watchCtx(ctx, c.nc, false)
 	var err error
 	if len(w.pending) > 0 {
 		err = w.flushPending()
@@ -73,8 +76,8 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 			err = w.writeChunk(frame)
 		}
 	}
-	if err == nil && stop == nil {
+	if err == nil && c.watch.Load() == nil {
 		return nil
 	}
-	return w.endFrame(ctx, stop, err)
+	return w.endFrame(ctx, err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"time"
 
@@ -38,8 +39,7 @@ type reader struct {
 	inflate    *decompressor // nil unless permessage-deflate was negotiated
 	utf8       wsframe.UTF8Validator
 	gen        uint64          // counts messages, to retire old messageReaders
-	ctx        context.Context // bounds the reads of the current message
-	stopWatch  func() bool     // undoes watchCtx for ctx
+	ctx        context.Context // bounds the reads of the current call, and of a Reader's message
 }
 
 func (r *reader) init(nc net.Conn, br *bufio.Reader) { r.buf.init(nc, br) }
@@ -56,13 +56,18 @@ var ErrMessageTooBig = wsframe.ErrTooLarge
 //
 // ctx bounds the wait for the message and the reads of its payload. If ctx
 // ends while waiting for a message to start, Reader returns ctx.Err() and
-// the connection stays usable; the payload reader, likewise, returns the
-// error of a timed-out read without losing data, and can be read again.
+// the connection stays usable. The payload reader of an uncompressed
+// message, likewise, returns ctx's error (or a NetConn timeout) without
+// losing data, and can be read on where the deadline allows; a compressed
+// message cannot be resumed (the inflater keeps its state), so there a read
+// cut short fails the connection with 1011. The payload reader returns
+// io.EOF only at the end of the message: if the message is abandoned (the
+// next read begins, Close runs, the connection fails), it returns an error.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, c.readLockErr(err)
 	}
-	defer c.readMu.unlock(c)
+	defer c.unlockRead()
 	typ, err := c.beginMessage(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -83,13 +88,17 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 //
 // If ctx ends while waiting for a message to start, ReadInto returns
 // ctx.Err() and the connection stays usable; if it ends in the middle of a
-// message, the part already read is lost, so the connection is closed with
-// 1008 (policy violation).
+// message, the part already read is lost, so the connection fails with
+// 1011 (internal error; see "Calls cut short" in the package doc).
+//
+// The buffer grows as the payload arrives, never by more than it holds at
+// a time (from 4 KiB): a peer that declares a large frame and sends
+// little makes the Conn hold little.
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, buf[:0], c.readLockErr(err)
 	}
-	defer c.readMu.unlock(c)
+	defer c.unlockRead()
 	if err := c.startRead(ctx); err != nil {
 		return 0, buf[:0], err
 	}
@@ -101,16 +110,13 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 		}
 	}
 	if err != nil {
-		c.stopReadWatch()
 		return 0, buf[:0], err
 	}
 	buf = buf[:0]
 	for {
-		// Size the buffer for the rest of an uncompressed frame, whose
-		// length was checked against the read limit (without a limit, only
-		// up to a MiB ahead: a declared length is not a promise). Otherwise
-		// let append grow it.
-		if need := c.rd.frameLeft; need > int64(cap(buf)-len(buf)) && !c.rd.compressed || cap(buf) == len(buf) {
+		// Grow the buffer only once it is full: memory follows the bytes
+		// received (see growFor).
+		if cap(buf) == len(buf) {
 			buf = c.growFor(buf)
 		}
 		n, err := c.readMessage(buf[len(buf):cap(buf)])
@@ -130,33 +136,31 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 	}
 }
 
-// growFor makes room in buf for the rest of an uncompressed frame, whose
-// length was checked against the read limit (without a limit, only up to a
-// MiB ahead: a declared length is not a promise), or else for at least one
-// byte, letting append choose how much. (Not inlined: its temporaries
-// would enlarge ReadInto's frame, which is on every read's stack.)
+// growFor makes room in a full buf for more of the message: for the rest
+// of an uncompressed frame, but never more than buf already holds (at
+// least minGrow) in one step, so that memory follows the bytes received,
+// not the length a peer declared (a buffer is never more than about twice
+// what arrived); else for at least one byte, letting append choose how
+// much. (Not inlined: its temporaries would enlarge ReadInto's frame,
+// which is on every read's stack.)
 //
 //go:noinline
 func (c *Conn) growFor(buf []byte) []byte {
 	if need := c.rd.frameLeft; need > 0 && !c.rd.compressed {
-		if c.limit.Load() <= 0 {
-			need = min(need, 1<<20)
-		}
-		if int64(cap(buf)-len(buf)) < need {
-			buf = append(buf[:cap(buf)], make([]byte, int(need)-(cap(buf)-len(buf)))...)[:len(buf)]
-		}
+		need = min(need, max(int64(cap(buf)), minGrow))
+		return append(buf[:cap(buf)], make([]byte, int(need))...)[:len(buf)]
 	}
-	if cap(buf) == len(buf) {
-		buf = append(buf, 0)[:len(buf)]
-	}
-	return buf
+	return append(buf, 0)[:len(buf)]
 }
 
-// readIntoErr fails the connection when a read of ReadInto timed out in the
-// middle of a message: the part already read is lost.
+// minGrow is the least growFor adds to a buffer for a frame that needs it.
+const minGrow = 4096
+
+// readIntoErr fails the connection when a read of ReadInto was cut short
+// in the middle of a message: the part already read is lost.
 func (c *Conn) readIntoErr(ctx context.Context, err error) error {
-	if !c.failed() && (ctx.Err() != nil || isTimeout(err)) {
-		c.failRead(&wsframe.Error{Code: wsframe.ClosePolicyViolation, Reason: "read timed out in a message"})
+	if !c.failed() && (ctx.Err() != nil || isInterrupt(err)) {
+		return c.failRead(interrupted("read cut short in a message", err))
 	}
 	return err
 }
@@ -197,30 +201,33 @@ func (c *Conn) beginMessage(ctx context.Context) (MessageType, error) {
 			typ, err = c.nextMessage()
 		}
 	}
-	if err != nil {
-		c.stopReadWatch()
-	}
 	return typ, err
 }
 
-// startRead prepares a read under ctx: it watches ctx, and discards what
-// is left of the previous message.
+// startRead prepares a read under ctx: it watches ctx (the caller ends
+// the watch with unlockRead), and discards what is left of the previous
+// message.
 func (c *Conn) startRead(ctx context.Context) error {
 	if err := c.getErr(); err != nil {
 		return err
 	}
 	r := &c.rd
-	c.stopReadWatch()
 	r.ctx = ctx
-	r.stopWatch = watchCtx(ctx, c.nc, true)
+	if err := c.beginIO(ctx, true); err != nil {
+		return err
+	}
 	if r.inMessage {
 		if err := c.discardMessage(); err != nil {
-			c.stopReadWatch()
 			return err
 		}
-		r.stopWatch = watchCtx(ctx, c.nc, true)
 	}
 	return nil
+}
+
+// unlockRead ends a read call: its watch, then readMu.
+func (c *Conn) unlockRead() {
+	c.endIO(true)
+	c.readMu.unlock(c)
 }
 
 // nextMessage reads frames until the first frame of a data message and
@@ -307,7 +314,11 @@ func (c *Conn) startFrame(h wsframe.Header) error {
 // overhead (stored blocks), and no more.
 func maxRaw(limit int64, compressed bool) int64 {
 	if compressed {
-		return limit + limit/64 + 1024
+		extra := limit/64 + 1024
+		if limit > math.MaxInt64-extra {
+			return math.MaxInt64
+		}
+		return limit + extra
 	}
 	return limit
 }
@@ -330,6 +341,10 @@ func (c *Conn) endMessageCheck() error {
 // chains (a read that waits, a pong that is written) stay short: a
 // goroutine's stack, once grown past 2 KiB, is never given back.
 func (c *Conn) nextDataFrame() (wsframe.Header, error) {
+	if c.rd.pingLen != 0 {
+		// A pong is still owed (its write was cut short): it goes first.
+		return wsframe.Header{}, errControl
+	}
 	h, err := c.readHeader()
 	if err != nil {
 		return h, err
@@ -356,25 +371,47 @@ var errControl = errors.New("conn: control frame handled")
 
 // answerPing sends the pong due for a ping that handleControl left at the
 // front of the read buffer, and consumes the ping. The caller holds readMu.
+// If the read's context ends before any of the pong went out, the ping
+// stays where it is and the pong stays owed: the next read sends it first
+// (see nextDataFrame), and this one returns the context's error.
 func (c *Conn) answerPing() error {
 	r := &c.rd
 	if r.pingLen == 0 {
 		return nil
 	}
 	n := int(r.pingLen) - 1
-	r.pingLen = 0
 	if n > len(r.buf.buffered()) {
+		r.pingLen = 0
 		return nil // the connection failed meanwhile and dropped its buffer
 	}
 	var err error
 	if !c.closeSent.Load() {
 		err = c.wr.writeControl(r.ctx, wsframe.OpPong, r.buf.buffered()[:n])
 	}
-	r.buf.discard(n)
 	if err != nil {
-		return c.setErr(err)
+		return c.pongFailed(err)
 	}
+	r.pingLen = 0
+	r.buf.discard(n)
 	return nil
+}
+
+// pongFailed handles a pong whose write failed. (Not inlined: see
+// nextDataFrame.)
+//
+//go:noinline
+func (c *Conn) pongFailed(err error) error {
+	if unsent(err) {
+		return err // still owed
+	}
+	r := &c.rd
+	n := int(r.pingLen) - 1
+	r.pingLen = 0
+	r.buf.discard(n)
+	if errors.Is(err, ErrQueued) {
+		return nil // it will go out; the read goes on (or times out itself)
+	}
+	return c.setErr(err)
 }
 
 // readHeader parses the frame header at the front of the read buffer and
@@ -442,6 +479,13 @@ func (c *Conn) sawHeader(h wsframe.Header) {
 	}
 }
 
+// sawBytes notes that payload bytes arrived, for keepalive: a peer that is
+// sending a long frame is alive even though its pong must wait for the
+// frame's end. (Not inlined: see nextDataFrame.)
+//
+//go:noinline
+func (c *Conn) sawBytes() { c.lastRead.Store(time.Now().UnixNano()) }
+
 // handleControl acts on a control frame whose payload readHeader left
 // buffered. A ping's payload stays there for answerPing to send back; it
 // returns errControl, or the peer's close as an error.
@@ -477,17 +521,7 @@ func (c *Conn) readErr(err error) error {
 		if e := c.getErr(); e != nil {
 			return e
 		}
-		if ctx := c.rd.ctx; ctx != nil {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			// The connection's deadline can pass a moment before the
-			// context's own timer fires.
-			if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-				return context.DeadlineExceeded
-			}
-		}
-		return err
+		return cutShort(c.rd.ctx, err)
 	}
 	if e := c.getErr(); e != nil {
 		return e
@@ -506,20 +540,38 @@ func (c *Conn) readErr(err error) error {
 type messageReader struct {
 	c   *Conn
 	gen uint64
+	eof bool // the whole message was read
 }
 
-// Read reads the message's payload; io.EOF at its end.
+// errMessageAbandoned is returned by a message reader whose message was
+// not read to its end before the next read began.
+var errMessageAbandoned = errors.New("conn: the message was abandoned before its end (the next read began)")
+
+// Read reads the message's payload; io.EOF at its end, and only there.
 func (m *messageReader) Read(p []byte) (int, error) {
+	if m.eof {
+		return 0, io.EOF
+	}
 	c := m.c
 	// Hold readMu: Close, from another goroutine, may be reading too.
 	if err := c.lockRead(context.Background()); err != nil {
 		return 0, c.readLockErr(err)
 	}
-	defer c.readMu.unlock(c)
-	if m.gen != c.rd.gen {
-		return 0, io.EOF
+	defer c.unlockRead()
+	if err := c.getErr(); err != nil {
+		return 0, err
 	}
-	return c.readAnswering(p)
+	if m.gen != c.rd.gen {
+		return 0, errMessageAbandoned
+	}
+	if err := c.beginIO(c.rd.ctx, true); err != nil {
+		return 0, err
+	}
+	n, err := c.readAnswering(p)
+	if err == io.EOF {
+		m.eof = true
+	}
+	return n, err
 }
 
 // readAnswering is readMessage, answering pings on the way.
@@ -575,6 +627,10 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 	if errors.As(err, &fe) && !c.failed() {
 		return 0, c.failRead(err)
 	}
+	if r.compressed && !c.failed() && isInterrupt(err) {
+		// The inflater keeps the first error it sees: it cannot resume.
+		return 0, c.failRead(interrupted("read cut short in a compressed message", err))
+	}
 	return 0, err
 }
 
@@ -611,6 +667,9 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 	}
 	n, err := r.buf.read(p)
 	if n > 0 {
+		if c.opts.PingInterval > 0 {
+			c.sawBytes()
+		}
 		if r.masked {
 			r.maskPos = uint8(wsframe.Mask(r.mask, int(r.maskPos), p[:n]))
 		}
@@ -630,16 +689,15 @@ func (c *Conn) endMessage() {
 		c.rd.inflate.end()
 		c.rd.compressed = false
 	}
-	c.stopReadWatch()
 }
 
-// stopReadWatch undoes the context watch of the current read.
-//
-//go:noinline
-func (c *Conn) stopReadWatch() {
-	if c.rd.stopWatch != nil {
-		c.rd.stopWatch()
-		c.rd.stopWatch = nil
+// abandonMessage ends the current message before its end (the close
+// handshake skips the rest): its message reader then reports an error,
+// not io.EOF.
+func (c *Conn) abandonMessage() {
+	if c.rd.inMessage {
+		c.endMessage()
+		c.rd.gen++
 	}
 }
 
@@ -657,7 +715,6 @@ func (c *Conn) failRead(err error) error {
 		fe = &wsframe.Error{Code: wsframe.CloseProtocolError, Reason: "protocol error"}
 	}
 	err = c.setErr(err)
-	c.stopReadWatch()
 	// Claim the close frame now, so that a Close called as soon as this
 	// returns does not send another code.
 	claimed := !c.closeSent.Swap(true)

@@ -315,8 +315,9 @@ func TestReadTimeoutInsideMessageFailsConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, _, err := c.Read(ctx)
-	require.Error(t, err)
-	p.expectClose(wsframe.ClosePolicyViolation)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, wsframe.CloseInternalError, CloseCode(err), "the connection failed")
+	p.expectClose(wsframe.CloseInternalError)
 	p.sendFrame(true, wsframe.OpClose, nil)
 	p.expectEOF()
 }

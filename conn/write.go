@@ -68,14 +68,19 @@ type writer struct {
 func (w *writer) init(c *Conn) {
 	w.c = c
 	c.writev = canWritev(&c.rd.buf)
+	c.fragile = fragileWrites(c.nc)
 }
 
 // Write sends a whole message as one frame. It is safe to call from many
 // goroutines; messages go out one at a time. ctx bounds the wait for the
-// connection and the write itself. If ctx ends after part of the frame went
-// out, Write returns ctx's error and the rest of the frame is queued: it
-// goes out ahead of the next frame, so the message is delivered late and
-// the connection stays usable. Other write errors end the connection.
+// connection and the write itself. If ctx ends before any of the message
+// went out, Write returns ctx's error and the connection stays usable. If
+// it ends after part of the frame went out, the error also matches
+// ErrQueued: the rest of the frame goes out ahead of the next frame, so the
+// message is delivered whole, late. Where that cannot be (TLS refuses
+// writes after a timeout; with context takeover the compressor has taken
+// in the message), the connection fails with 1011 (see "Calls cut short"
+// in the package documentation). Other write errors end the connection.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return errMessageType(typ)
@@ -101,20 +106,39 @@ func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) e
 	}
 	defer c.wr.msgMu.unlock(c)
 	h := wsframe.Header{Fin: true, Opcode: wsframe.Opcode(typ)}
-	if cp := c.wr.comp; len(p) >= cp.cfg.threshold {
-		z, err := cp.compress(p)
-		if err != nil {
-			return err
-		}
-		defer cp.done()
-		// Without context takeover a message that does not shrink can go
-		// as it is; with it, the peer's window must see what ours saw.
-		if len(z) < len(p) || cp.cfg.writeTakeover && !cp.cfg.huffmanOnly() {
-			h.Rsv = wsframe.RSV1
-			p = z
-		}
+	cp := c.wr.comp
+	if len(p) < cp.cfg.threshold {
+		return c.wr.writeFrame(ctx, h, p)
 	}
-	return c.wr.writeFrame(ctx, h, p)
+	// Nothing may reach the compressor for a message that will not go out.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	z, err := cp.compress(p)
+	if err != nil {
+		return err
+	}
+	defer cp.done()
+	// Without context takeover a message that does not shrink can go as it
+	// is; with it, the peer's window must see what ours saw.
+	takeover := cp.cfg.writeTakeover && !cp.cfg.huffmanOnly()
+	if len(z) < len(p) || takeover {
+		h.Rsv = wsframe.RSV1
+		p = z
+	}
+	err = c.wr.writeFrame(ctx, h, p)
+	if takeover && unsent(err) {
+		// The compressor's window holds a message the peer never saw:
+		// every later message would inflate wrong.
+		return c.failWrite(interrupted("compressed message cut short", err), true)
+	}
+	return err
+}
+
+// unsent reports whether err is that of a write cut short before any of
+// its frame went out, which left the connection usable.
+func unsent(err error) bool {
+	return err != nil && CloseCode(err) == 0 && !errors.Is(err, ErrQueued)
 }
 
 // writeLockErr is the error of a write that could not take its lock. (Not
@@ -123,7 +147,7 @@ func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) e
 //go:noinline
 func (c *Conn) writeLockErr(err error) error {
 	if err == net.ErrClosed {
-		return ErrClosed
+		return c.writeFailedErr()
 	}
 	return err
 }
@@ -147,6 +171,10 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	}
 	defer w.frameMu.unlock(w.c)
 	c := w.c
+	if err := c.beginIO(ctx, false); err != nil {
+		c.endIO(false)
+		return err // nothing was written
+	}
 	h.Length = int64(len(p))
 	if c.client {
 		h.Masked = true
@@ -155,7 +183,6 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	if c.opts.OnFrame != nil {
 		observe(c, &h, p)
 	}
-	stop := watchCtx(ctx, c.nc, false)
 	var err error
 	if len(w.pending) > 0 {
 		err = w.flushPending()
@@ -170,10 +197,10 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 			err = w.writeCopy(&h, p)
 		}
 	}
-	if err == nil && stop == nil {
+	if err == nil && c.watch.Load() == nil {
 		return nil
 	}
-	return w.endFrame(ctx, stop, err)
+	return w.endFrame(ctx, err)
 }
 
 // observe tells the frame observer about a frame being sent.
@@ -188,44 +215,42 @@ func (w *writer) lockFrame(ctx context.Context, isClose bool) error {
 	}
 	if c.closeSent.Load() && !isClose {
 		w.frameMu.unlock(w.c)
-		return ErrClosed
+		return c.writeFailedErr()
 	}
 	return nil
 }
 
-// endFrame finishes a frame's write under ctx: it undoes the context watch
-// and turns the write's error into the one to return. A failed write
-// leaves a partial frame behind, so it ends the connection; a timed-out
-// one has queued the rest of its frame (see queue), so it does not.
-func (w *writer) endFrame(ctx context.Context, stop func() bool, err error) error {
-	interrupted := stop != nil && stop()
+// endFrame finishes a frame's write under ctx: it ends the call's watch
+// and turns the write's error into the one to return. This is where a
+// write cut short is judged (see fail.go): a timed-out write that sent
+// nothing left no trace; one that sent part of its frame has queued the
+// rest (see queue), so the message is committed; on a connection that
+// refuses writes after a timeout (TLS) it fails the connection. Other
+// write errors leave a partial frame behind and end the connection.
+func (w *writer) endFrame(ctx context.Context, err error) error {
+	c := w.c
+	c.endIO(false)
 	if err == nil {
 		return nil
 	}
-	c := w.c
 	if isTimeout(err) {
 		var q *queuedError
-		queued := errors.As(err, &q)
-		if interrupted && ctx.Err() != nil {
-			err = ctx.Err()
+		if errors.As(err, &q) {
+			return &queuedError{cutShort(ctx, q.err)}
 		}
-		if queued {
-			return &queuedError{err}
+		cause := cutShort(ctx, err)
+		if c.fragile {
+			return c.failWrite(interrupted("write timed out", cause), false)
 		}
-		return fmt.Errorf("conn: write: %w", err)
+		if cause == err {
+			return fmt.Errorf("conn: write: %w", err)
+		}
+		return cause
 	}
 	err = c.setErr(fmt.Errorf("conn: write failed: %w", err))
 	c.closeTCP()
 	return err
 }
-
-// queuedError is the error of a write that timed out after sending part of
-// its frame: the rest is queued and goes out before the next frame, so the
-// message will be delivered.
-type queuedError struct{ err error }
-
-func (e *queuedError) Error() string { return e.err.Error() + " (the rest of the frame is queued)" }
-func (e *queuedError) Unwrap() error { return e.err }
 
 // flushPending sends the rest of a frame whose write timed out.
 func (w *writer) flushPending() error {
@@ -240,8 +265,8 @@ func (w *writer) flushPending() error {
 // queue keeps the unsent rest of a frame after a write timed out: rest is
 // already encoded; more is payload still to be masked from position pos.
 func (w *writer) queue(err error, rest []byte, more []byte, h wsframe.Header, pos int) error {
-	if !isTimeout(err) {
-		return err
+	if !isTimeout(err) || w.c.fragile {
+		return err // the connection fails (see endFrame)
 	}
 	w.pending = append(w.pending, rest...)
 	start := len(w.pending)
@@ -364,7 +389,11 @@ func (w *writer) partial(err error, m int, a, b []byte) error {
 // caller writes: each time its buffer fills, a frame (a fragment of the
 // message) goes out. Close sends the last frame and must be called; until
 // then no other message can be sent (control frames can). ctx bounds every
-// frame written.
+// frame written. If ctx ends before any of the message went out, the
+// writer's calls return ctx's error and the connection stays usable (Close
+// must still be called); once part of the message went out, a message that
+// cannot be finished fails the connection with 1011: the peer is never
+// left inside an unfinished message with a connection that looks usable.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("conn: cannot write a message of type %v", typ)
@@ -390,8 +419,11 @@ type messageWriter struct {
 	bp     *[]byte
 	buf    []byte
 	closed bool
+	sent   bool        // a frame of the message went out (or is queued)
+	fed    bool        // the compressor took in bytes of the message
 	comp   *compressor // compressing the message, when not nil
 	rsv    byte        // RSV bits of the next frame: RSV1 on the first of a compressed message
+	err    error       // the error that ended the message, returned by later calls
 }
 
 var errWriterClosed = errors.New("conn: write to a closed message writer")
@@ -400,6 +432,9 @@ var errWriterClosed = errors.New("conn: write to a closed message writer")
 func (m *messageWriter) Write(p []byte) (int, error) {
 	if m.closed {
 		return 0, errWriterClosed
+	}
+	if m.err != nil {
+		return 0, m.err
 	}
 	if m.comp != nil {
 		return m.writeCompressed(p)
@@ -423,6 +458,14 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 // fragments, holding back the last four bytes: the stream's end is
 // stripped of 00 00 ff ff, so they may be part of it.
 func (m *messageWriter) writeCompressed(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := m.ctx.Err(); err != nil && !m.sent {
+		m.err = err // nothing of the message went anywhere
+		return 0, err
+	}
+	m.fed = true
 	if err := m.comp.write(p); err != nil {
 		return 0, err
 	}
@@ -440,6 +483,9 @@ func (m *messageWriter) writeCompressed(p []byte) (int, error) {
 func (m *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 	if m.closed {
 		return 0, errWriterClosed
+	}
+	if m.err != nil {
+		return 0, m.err
 	}
 	if m.comp != nil {
 		return io.Copy(struct{ io.Writer }{m}, r)
@@ -471,9 +517,34 @@ func (m *messageWriter) flush(fin bool) error {
 
 // frame sends one fragment of the message.
 func (m *messageWriter) frame(fin bool, p []byte) error {
+	if m.err != nil {
+		return m.err
+	}
 	err := m.c.wr.writeFrame(m.ctx, wsframe.Header{Fin: fin, Rsv: m.rsv, Opcode: m.op}, p)
-	m.op, m.rsv = wsframe.OpContinuation, 0
-	return err
+	if err == nil {
+		m.sent = true
+		m.op, m.rsv = wsframe.OpContinuation, 0
+		return nil
+	}
+	m.err = m.cutShort(err, fin)
+	return m.err
+}
+
+// cutShort judges a fragment whose write failed (see fail.go). Nothing of
+// the message out and nothing in the compressor's window: no trace, the
+// connection stays usable. The last frame queued: the message is
+// committed. Otherwise the peer is inside a message that will not be
+// finished, or its window will not match ours: the connection fails.
+func (m *messageWriter) cutShort(err error, fin bool) error {
+	queued := errors.Is(err, ErrQueued)
+	if CloseCode(err) != 0 || queued && fin {
+		return err
+	}
+	advanced := m.fed && m.comp.cfg.writeTakeover && !m.comp.cfg.huffmanOnly()
+	if !m.sent && !queued && !advanced {
+		return err
+	}
+	return m.c.failWrite(interrupted("message cut short", err), true)
 }
 
 // Close sends the final frame of the message and lets the next message go.
@@ -483,7 +554,13 @@ func (m *messageWriter) Close() error {
 	}
 	m.closed = true
 	var err error
-	if m.comp != nil {
+	if m.err != nil {
+		err = m.err
+		if m.comp != nil {
+			m.comp.release()
+			m.comp.done()
+		}
+	} else if m.comp != nil {
 		if err = m.comp.end(); err == nil {
 			err = m.frame(true, m.comp.out.b)
 		}
