@@ -71,6 +71,9 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 	if code != 0 && code != wsframe.CloseNoStatus && !code.ValidOnWire() {
 		return fmt.Errorf("conn: close code %d may not be sent", uint16(code))
 	}
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	if err := c.writeCloseFrame(code, reason); err != nil {
 		if !errors.Is(err, errCloseSent) {
 			c.closeTCP()
@@ -79,12 +82,15 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		if c.isEnded() {
 			return ErrClosed
 		}
-		// A close handshake is under way: wait for it too.
+		// A close handshake is under way (a failure's, or another
+		// Close's): wait for it too, from the moment its close frame is
+		// out, so that TCP is not closed under it.
+		select {
+		case <-c.closeOutChan():
+		case <-ctx.Done():
+		}
 	}
 	closed, closeRcvd := c.done(), c.closeRcvdChan()
-	deadline := time.Now().Add(c.opts.CloseTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
 	timedOut := false
 	// Take the read lock, unless the peer's close arrives (a reader got
 	// it) or the Conn ends first.
@@ -156,9 +162,11 @@ func (c *Conn) writeCloseFrame(code wsframe.CloseCode, reason string) error {
 }
 
 // sendCloseFrame writes the close frame that the caller claimed by setting
-// closeSent. Invalid codes or reasons are replaced rather than refused: a
-// close must always be possible.
+// closeSent, and then says it is out (closeFrameDone), whether the write
+// worked or not. Invalid codes or reasons are replaced rather than
+// refused: a close must always be possible.
 func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
+	defer c.closeFrameDone()
 	var b [2 + 123]byte
 	p, err := wsframe.AppendClosePayload(b[:0], code, reason)
 	if err != nil {
@@ -175,6 +183,27 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
+}
+
+// closeFrameDone records that the claimed close frame has been written,
+// or will not be, and wakes the Close calls waiting for it.
+func (c *Conn) closeFrameDone() {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if !c.closeWritten {
+		c.closeWritten = true
+		if c.closeOut != nil {
+			close(c.closeOut)
+		}
+	}
+}
+
+// closeOutChan returns the channel closed by closeFrameDone, making it on
+// first use.
+func (c *Conn) closeOutChan() <-chan struct{} {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return lazyChan(&c.closeOut, c.closeWritten)
 }
 
 // gotClose handles the peer's close frame, read by the holder of readMu:
@@ -335,6 +364,13 @@ func (c *Conn) closeTCP() {
 		c.ended = true
 		if c.closed != nil {
 			close(c.closed)
+		}
+		if !c.closeWritten {
+			// No close frame will go out now: nothing to wait for.
+			c.closeWritten = true
+			if c.closeOut != nil {
+				close(c.closeOut)
+			}
 		}
 		f := c.onCloseFn
 		c.errMu.Unlock()

@@ -155,11 +155,14 @@ type Conn struct {
 
 	onCloseFn func() // called once the connection has ended
 
-	// Ping state, under errMu.
-	pings       map[[4]byte]chan struct{}
-	pingCounter uint32
-	keepalive   *time.Timer
-	lastRead    atomic.Int64 // unix nanos of the last bytes received, for keepalive
+	// closeOut is closed once the close frame that closeSent claimed has
+	// been written (or its write failed), closeWritten says so; made on
+	// first use, under errMu, like closed.
+	closeOut     chan struct{}
+	closeWritten bool
+
+	pg       *pingState   // made by the first Ping or by keepalive; under errMu
+	lastRead atomic.Int64 // unix nanos of the last bytes received, for keepalive
 
 	// watch keeps contexts and the user's deadlines apart (see watch.go);
 	// made on first use.

@@ -78,6 +78,7 @@ func (c *Conn) failWrite(err error, sendClose bool) error {
 	if !c.closeSent.Swap(true) {
 		go func() {
 			if !sendClose || c.fragile {
+				c.closeFrameDone()
 				c.closeTCP()
 				return
 			}

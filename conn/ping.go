@@ -22,16 +22,17 @@ func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
 	var p [4]byte
 	ch := make(chan struct{})
 	c.errMu.Lock()
-	c.pingCounter++
-	binary.BigEndian.PutUint32(p[:], c.pingCounter)
-	if c.pings == nil {
-		c.pings = make(map[[4]byte]chan struct{})
+	pg := c.pingStateLocked()
+	pg.counter++
+	binary.BigEndian.PutUint32(p[:], pg.counter)
+	if pg.pings == nil {
+		pg.pings = make(map[[4]byte]chan struct{})
 	}
-	c.pings[p] = ch
+	pg.pings[p] = ch
 	c.errMu.Unlock()
 	defer func() {
 		c.errMu.Lock()
-		delete(c.pings, p)
+		delete(pg.pings, p)
 		c.errMu.Unlock()
 	}()
 	if err := c.wr.writeControl(ctx, wsframe.OpPing, p[:]); err != nil {
@@ -60,6 +61,23 @@ func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
 
 var errPongTimeout = errors.New("conn: no pong in time")
 
+// pingState is what Ping and keepalive keep: made on first use, so that a
+// connection that never pings holds none of it.
+type pingState struct {
+	pings     map[[4]byte]chan struct{} // the pings waiting for their pong
+	counter   uint32                    // makes ping payloads
+	keepalive *time.Timer
+}
+
+// pingStateLocked returns the ping state, making it first if needed. The
+// caller holds errMu.
+func (c *Conn) pingStateLocked() *pingState {
+	if c.pg == nil {
+		c.pg = new(pingState)
+	}
+	return c.pg
+}
+
 // gotPong wakes the Ping waiting for this payload; other pongs are ignored.
 func (c *Conn) gotPong(p []byte) {
 	if len(p) != 4 {
@@ -67,9 +85,12 @@ func (c *Conn) gotPong(p []byte) {
 	}
 	c.errMu.Lock()
 	defer c.errMu.Unlock()
-	if ch, ok := c.pings[[4]byte(p)]; ok {
+	if c.pg == nil {
+		return
+	}
+	if ch, ok := c.pg.pings[[4]byte(p)]; ok {
 		close(ch)
-		delete(c.pings, [4]byte(p))
+		delete(c.pg.pings, [4]byte(p))
 	}
 }
 
@@ -81,14 +102,14 @@ func (c *Conn) startKeepalive() {
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	c.errMu.Lock()
-	c.keepalive = time.AfterFunc(c.opts.PingInterval, c.keepaliveTick)
+	c.pingStateLocked().keepalive = time.AfterFunc(c.opts.PingInterval, c.keepaliveTick)
 	c.errMu.Unlock()
 }
 
 func (c *Conn) stopKeepalive() {
 	c.errMu.Lock()
-	if c.keepalive != nil {
-		c.keepalive.Stop()
+	if c.pg != nil && c.pg.keepalive != nil {
+		c.pg.keepalive.Stop()
 	}
 	c.errMu.Unlock()
 }
@@ -102,7 +123,7 @@ func (c *Conn) keepaliveTick() {
 	idle := time.Since(time.Unix(0, c.lastRead.Load()))
 	if wait := c.opts.PingInterval - idle; wait > 0 {
 		c.errMu.Lock()
-		c.keepalive.Reset(wait)
+		c.pg.keepalive.Reset(wait)
 		c.errMu.Unlock()
 		return
 	}
@@ -122,6 +143,6 @@ func (c *Conn) keepaliveTick() {
 		return
 	}
 	c.errMu.Lock()
-	c.keepalive.Reset(c.opts.PingInterval)
+	c.pg.keepalive.Reset(c.opts.PingInterval)
 	c.errMu.Unlock()
 }

@@ -295,11 +295,13 @@ func (c *Conn) discardMessage() error {
 // startFrame accounts for a data frame whose header was just read.
 func (c *Conn) startFrame(h wsframe.Header) error {
 	r := &c.rd
-	r.rawSize += h.Length
-	if limit := c.limit.Load(); limit > 0 && r.rawSize > maxRaw(limit, r.compressed) {
+	// Compared before adding: a length near 2^63 must not wrap the sum
+	// around and slip under the limit.
+	if limit := c.limit.Load(); limit > 0 && h.Length > maxRaw(limit, r.compressed)-r.rawSize {
 		r.frameLeft = h.Length
 		return c.failRead(wsframe.ErrTooLarge)
 	}
+	r.rawSize += h.Length
 	r.frameLeft = h.Length
 	r.frameFin = h.Fin
 	r.masked = h.Masked
