@@ -144,8 +144,20 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 // failed) before the peer's close frame came. CloseCode maps it to 1006.
 var errNoCloseFrame = errors.New("conn: connection ended without the peer's close frame (1006)")
 
-// CloseNow closes the TCP connection at once, without a close handshake.
+// CloseNow closes the TCP connection without a close handshake. When a
+// read has just failed on the peer's protocol error, the close frame that
+// tells the peer why (1002, 1007, 1009, ...) is on its way: CloseNow lets
+// it out first (within the close timeout), so that a handler that closes
+// as soon as its read fails does not swallow it.
 func (c *Conn) CloseNow() error {
+	if c.closeSent.Load() && c.failClosing() {
+		t := time.NewTimer(c.opts.CloseTimeout)
+		select {
+		case <-c.closeOutChan():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	c.setErr(ErrClosed)
 	c.closeTCP()
 	return nil
@@ -183,6 +195,13 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
+}
+
+// failClosing reports whether a failed read claimed the close frame.
+func (c *Conn) failClosing() bool {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.failClose
 }
 
 // closeFrameDone records that the claimed close frame has been written,

@@ -383,3 +383,20 @@ func TestHandshakeLeftoversAreRead(t *testing.T) {
 		require.Equal(t, want, string(data))
 	}
 }
+
+// TestCloseNowRightAfterAFailedReadLetsTheCodeOut: the usual handler ends
+// with CloseNow as soon as its read fails; the close frame that tells the
+// peer why (here 1007, invalid UTF-8) must still reach it before TCP is
+// closed. Repeated: it is a race between the failure's close frame, sent
+// in the background, and CloseNow.
+func TestCloseNowRightAfterAFailedReadLetsTheCodeOut(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c, p := serverWithPeer(t, nil)
+		p.sendFrame(true, wsframe.OpText, []byte{'a', 0xff})
+		_, _, err := c.Read(context.Background())
+		require.Equal(t, wsframe.CloseInvalidPayload, CloseCode(err))
+		c.CloseNow()
+		p.expectClose(wsframe.CloseInvalidPayload)
+		p.expectEOF()
+	}
+}
