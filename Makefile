@@ -3,9 +3,11 @@ GO        ?= go
 FUZZTIME  ?= 20s
 BENCHTIME ?= 1s
 COUNT     ?= 6
+WS_MODEL_ITER ?= 2000
+SOAKFLAGS ?= -v
 PKGS      := ./...
 
-.PHONY: all test race stack vet lint fuzz bench demo autobahn conformance
+.PHONY: all test race stack vet lint fuzz bench demo autobahn conformance soak
 
 all: test
 
@@ -38,6 +40,14 @@ conformance:
 ## else the built-in suite (it says which).
 autobahn:
 	bash autobahn/run.sh auto
+
+## soak: thousands of connections, some misbehaving (stop reading, vanish
+## mid-frame, trickle bytes, send garbage), against a realistic server for
+## WS_SOAK_DURATION (default 60s) with WS_SOAK_CONNS clients (default 2000);
+## then goroutines and heap must be back near where they started. Also the
+## randomised model test with WS_MODEL_ITER iterations.
+soak:
+	WS_SOAK=1 WS_MODEL_ITER=$(WS_MODEL_ITER) $(GO) test -count=1 $(SOAKFLAGS) -run 'TestSoak|TestModel' -timeout 30m ./conn
 
 ## fuzz: every fuzz target for FUZZTIME each (default 20s).
 fuzz:

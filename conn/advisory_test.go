@@ -66,6 +66,16 @@ func advEchoServer(t *testing.T, opts *AcceptOptions) (string, <-chan advResult)
 			typ, data, err := c.Read(context.Background())
 			if err != nil {
 				results <- advResult{err: err}
+				// Let the Conn finish failing the connection (its close
+				// frame, the peer's answer, at most the close timeout)
+				// before the deferred CloseNow, so that the tests see the
+				// close code on the wire. (A Close or CloseNow at once
+				// can cut that short: see
+				// TestCloseRightAfterAFailedReadSendsTheCode.)
+				select {
+				case <-c.Done():
+				case <-time.After(2 * DefaultCloseTimeout):
+				}
 				return
 			}
 			results <- advResult{typ: typ, data: data}
@@ -247,6 +257,39 @@ func (p *rawPeer) advExpectClosed() {
 	}
 }
 
+// Not an advisory, but found while writing these tests with a natural
+// handler (read until an error, then close). A handler whose read failed
+// on a frame the Conn cannot skip (a header far over the read limit: 1009;
+// a length with the top bit set: 1002) and that calls Close at once must
+// still let the failure's close frame reach the peer before TCP is closed:
+// the close frame goes out "if it can still be sent" (ARCHITECTURE.md,
+// failure rule). Repeated, because it is a race between the failure's
+// close frame and the close handshake that Close runs.
+func TestCloseRightAfterAFailedReadSendsTheCode(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c, p := serverWithPeer(t, &Options{ReadLimit: 1000})
+		results := advReadAsync(c)
+		code := wsframe.CloseTooBig
+		if i%2 == 0 {
+			p.send(p.advHeader(true, 0, wsframe.OpBinary, 1<<30))
+		} else {
+			code = wsframe.CloseProtocolError
+			p.send([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})
+		}
+		r := advNext(t, results)
+		require.Equal(t, code, CloseCode(r.err))
+		c.Close(wsframe.CloseNormal, "")
+		p.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		h, err := wsframe.ReadHeader(p.br)
+		require.NoError(t, err, "iteration %d: TCP closed before the close frame", i)
+		require.Equal(t, wsframe.OpClose, h.Opcode)
+		payload := make([]byte, h.Length)
+		_, err = io.ReadFull(p.br, payload)
+		require.NoError(t, err)
+		require.Equal(t, code, wsframe.CloseCode(binary.BigEndian.Uint16(payload)), "iteration %d", i)
+	}
+}
+
 // deflateRaw compresses p as one permessage-deflate message (the sync
 // flush tail removed).
 func deflateRaw(t testing.TB, p []byte) []byte {
@@ -326,10 +369,10 @@ func TestAdvisorySubprotocolList(t *testing.T) {
 	require.Equal(t, "chat", resp.Header.Get("Sec-WebSocket-Protocol"))
 }
 
-// websocket-extensions (Node, Ruby) GHSA-g78m-2chm-r7qv: an unclosed quoted
+// websocket-extensions (Node) GHSA-g78m-2chm-r7qv: an unclosed quoted
 // parameter made of backslash pairs took exponential time to refuse. ws
-// (Node) GHSA-5v72-xg48-5rpm: extension names such as "constructor"
-// crashed the server. Here the header is parsed in one pass: a syntax error
+// (Node) NSP advisory 550: extension names such as "constructor" crashed
+// the server. Here the header is parsed in one pass: a syntax error
 // is a 400 with a reason, an unknown extension is ignored, and an offer
 // with out-of-range window bits is declined (101 without the extension).
 func TestAdvisoryExtensionHeader(t *testing.T) {
@@ -433,11 +476,17 @@ func TestAdvisoryLengthSumOverflow(t *testing.T) {
 			addr, results := advEchoServer(t, nil)
 			resp, p := advUpgrade(t, addr, "")
 			require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-			p.sendFrame(false, wsframe.OpBinary, bytes.Repeat([]byte{'a'}, first))
-			p.send(p.advHeader(true, 0, wsframe.OpContinuation, math.MaxInt64))
-			p.send([]byte("some payload"))
+			in := p.frame(false, 0, wsframe.OpBinary, bytes.Repeat([]byte{'a'}, first))
+			in = append(in, p.advHeader(true, 0, wsframe.OpContinuation, math.MaxInt64)...)
+			in = append(in, make([]byte, 2*DefaultReadLimit)...) // payload past the limit, then EOF
+			go func() {
+				p.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+				p.nc.Write(in)
+				p.nc.(*net.TCPConn).CloseWrite()
+			}()
 			r := advNext(t, results)
-			require.Equal(t, wsframe.CloseTooBig, CloseCode(r.err), "%v", r.err)
+			require.Equal(t, wsframe.CloseTooBig, CloseCode(r.err),
+				"the continuation's length must be refused before its payload; the read ended with %v", r.err)
 			p.expectClose(wsframe.CloseTooBig)
 		})
 	}
@@ -524,8 +573,8 @@ func advWait(t *testing.T, ch <-chan struct{}, what string) {
 
 // gobwas/ws issue #54 ("makeslice: len out of range" in production):
 // allocating the length a frame header declares lets a peer make the
-// server allocate memory it never sends. RULE: memory follows bytes
-// received. A header declaring 16 MiB (within a 16 MiB read limit)
+// server allocate memory it never sends. Memory follows bytes received
+// (ARCHITECTURE.md): a header declaring 16 MiB (within a 16 MiB read limit)
 // followed by 10 bytes must not make Read allocate anywhere near 16 MiB.
 func TestAdvisoryDeclaredLengthIsNotAllocated(t *testing.T) {
 	const declared = 16 << 20
@@ -601,13 +650,14 @@ func TestAdvisoryEmptyFragmentFlood(t *testing.T) {
 	}
 }
 
-// advBomb is 64 MiB of zeros compressed as one permessage-deflate message.
+// advBomb is 32 MiB of zeros compressed as one permessage-deflate message
+// (about 40 KiB).
 func advBomb(t testing.TB) []byte {
 	var out bytes.Buffer
-	fw, err := flate.NewWriter(&out, flate.BestCompression)
+	fw, err := flate.NewWriter(&out, flate.BestSpeed)
 	require.NoError(t, err)
 	zeros := make([]byte, 1<<20)
-	for i := 0; i < 64; i++ {
+	for i := 0; i < 32; i++ {
 		fw.Write(zeros)
 	}
 	fw.Flush()
@@ -617,7 +667,7 @@ func advBomb(t testing.TB) []byte {
 
 // undici CVE-2026-1526, GHSA-vrm6-8vpv-qv8q (and python-websockets PR #407,
 // tornado PR #2391): a client inflated a compressed message without bound.
-// Here a client's read limit counts inflated bytes: a 64 MiB bomb from the
+// Here a client's read limit counts inflated bytes: a 32 MiB bomb from the
 // server is refused with 1009 once the limit (1 MiB by default) is passed,
 // and the read allocates a small multiple of the limit, not the bomb.
 func TestAdvisoryDeflateBombClient(t *testing.T) {
@@ -639,7 +689,9 @@ func TestAdvisoryDeflateBombClient(t *testing.T) {
 	r := advNext(t, results)
 	runtime.ReadMemStats(&after)
 	require.Equal(t, wsframe.CloseTooBig, CloseCode(r.err), "%v", r.err)
-	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "memory follows the inflated bytes")
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("bomb of %d bytes: %d bytes allocated", len(bomb), allocated)
+	require.Less(t, allocated, uint64(12<<20), "memory follows the inflated bytes")
 }
 
 // autobahn-python GHSA-hxp9-w8x3-p566: the message size limit was checked
@@ -793,11 +845,11 @@ func TestAdvisoryCrossOriginRefused(t *testing.T) {
 }
 
 // nats-server issue #8029: a truncated frame header left the server
-// waiting for the rest forever, one goroutine per such peer. With
+// waiting for the rest forever (no read timeout). With
 // keepalive on, a peer that stalls in the middle of a header is pinged,
 // gives no sign of life, and is closed (1001).
 func TestAdvisoryStalledHeaderIsDropped(t *testing.T) {
-	c, p := serverWithPeer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond, CloseTimeout: time.Second})
+	c, p := serverWithPeer(t, &Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond, CloseTimeout: 200 * time.Millisecond})
 	results := advReadAsync(c)
 	hdr := p.advHeader(true, 0, wsframe.OpBinary, 1<<16)
 	p.send(hdr[:7]) // 7 of 14 bytes, then nothing
@@ -813,7 +865,7 @@ func TestAdvisoryStalledHeaderIsDropped(t *testing.T) {
 }
 
 // The other side of the same coin (slowloris-style trickling by a peer
-// that is alive): RULE: any bytes received count as activity, so a peer
+// that is alive): keepalive counts any bytes received as activity, so a peer
 // that sends a frame one byte a second is not disconnected by keepalive
 // however long the frame takes. In a synctest bubble (fake time, net.Pipe).
 func TestAdvisoryTrickledFrameIsNotDropped(t *testing.T) {
@@ -870,10 +922,6 @@ func TestAdvisoryTrickledFrameIsNotDropped(t *testing.T) {
 // peer reads. (The threat model's "floods of pings"; no advisory.)
 func TestAdvisoryPingFloodHoldsNoBacklog(t *testing.T) {
 	a, b := tcpPair(t)
-	for _, nc := range []net.Conn{a, b} {
-		nc.(*net.TCPConn).SetReadBuffer(8 << 10)
-		nc.(*net.TCPConn).SetWriteBuffer(8 << 10)
-	}
 	c := New(a, nil, false, "", nil)
 	defer c.CloseNow()
 	p := &rawPeer{t: t, nc: b, br: bufio.NewReader(b), client: true}
@@ -896,9 +944,23 @@ func TestAdvisoryPingFloodHoldsNoBacklog(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&during)
 	pings := written / frameLen
+	t.Logf("%d pings", pings)
 	require.Greater(t, pings, 0)
 	for i := 0; i < pings; i++ {
-		h, got := p.recvFrame()
+		b.SetReadDeadline(time.Now().Add(20 * time.Second))
+		h, err := wsframe.ReadHeader(p.br)
+		got := make([]byte, max(h.Length, 0))
+		if err == nil {
+			_, err = io.ReadFull(p.br, got)
+		}
+		if err != nil {
+			var r advResult
+			select {
+			case r = <-results:
+			default:
+			}
+			t.Fatalf("pong %d of %d (%d bytes of pings written): %v; the server's read: %+v", i, pings, written, err, r)
+		}
 		require.Equal(t, wsframe.OpPong, h.Opcode)
 		require.Len(t, got, 100)
 		require.Equal(t, uint32(i), binary.BigEndian.Uint32(got), "pong %d of %d", i, pings)
