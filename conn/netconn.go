@@ -68,10 +68,13 @@ func (nc *netConn) Read(p []byte) (int, error) {
 	if eof {
 		return 0, io.EOF
 	}
+	c := nc.c
+	if err := c.getErr(); err != nil {
+		return 0, nc.readErr(err) // the connection has ended: say how
+	}
 	if !dl.IsZero() && !time.Now().Before(dl) {
 		return 0, timeoutErr("read")
 	}
-	c := nc.c
 	ctx := context.Background()
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nc.readErr(c.readLockErr(err))
@@ -126,6 +129,9 @@ func (nc *netConn) Write(p []byte) (int, error) {
 	nc.mu.Lock()
 	dl := nc.writeDeadline
 	nc.mu.Unlock()
+	if nc.c.closeSent.Load() {
+		return 0, nc.c.writeFailedErr()
+	}
 	if !dl.IsZero() && !time.Now().Before(dl) {
 		return 0, timeoutErr("write")
 	}

@@ -43,6 +43,9 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if c.client {
 		return c.Write(ctx, pm.typ, pm.data)
 	}
+	if c.closeSent.Load() {
+		return c.writeFailedErr()
+	}
 	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return c.writeLockErr(err)
 	}

@@ -151,6 +151,15 @@ func (l *waitLock) lockSlow(ctx context.Context, c *Conn, stop <-chan struct{}) 
 	case <-stop:
 		err = errLockGaveUp
 	}
+	if err != nil && err != net.ErrClosed {
+		// When the Conn has ended too, say so: that is what every later
+		// call must report, whichever case select picked.
+		select {
+		case <-closed:
+			err = net.ErrClosed
+		default:
+		}
+	}
 	if err != nil {
 		c.errMu.Lock()
 		queued := c.waiters.remove(w)

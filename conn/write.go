@@ -85,6 +85,9 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return errMessageType(typ)
 	}
+	if c.closeSent.Load() {
+		return c.writeFailedErr()
+	}
 	if c.wr.comp != nil {
 		return c.writeCompressed(ctx, typ, p)
 	}
@@ -111,6 +114,9 @@ func (c *Conn) writeCompressed(ctx context.Context, typ MessageType, p []byte) e
 		return c.wr.writeFrame(ctx, h, p)
 	}
 	// Nothing may reach the compressor for a message that will not go out.
+	if c.closeSent.Load() {
+		return c.writeFailedErr()
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -398,6 +404,9 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if typ != MessageText && typ != MessageBinary {
 		return nil, fmt.Errorf("conn: cannot write a message of type %v", typ)
 	}
+	if c.closeSent.Load() {
+		return nil, c.writeFailedErr()
+	}
 	if err := c.wr.msgMu.lock(ctx, c); err != nil {
 		return nil, c.writeLockErr(err)
 	}
@@ -460,6 +469,9 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 func (m *messageWriter) writeCompressed(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if m.c.closeSent.Load() {
+		return 0, m.c.writeFailedErr()
 	}
 	if err := m.ctx.Err(); err != nil && !m.sent {
 		m.err = err // nothing of the message went anywhere
