@@ -379,6 +379,11 @@ func (d *decompressor) begin(c *Conn) {
 
 // read inflates into p. It returns io.EOF once the message is complete.
 func (d *decompressor) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		// The flate reader returns (0, nil) for an empty p even when it
+		// holds output, which the check below would take for the end.
+		return 0, nil
+	}
 	n, err := d.in.fr.Read(p)
 	if n > 0 && d.takeover {
 		d.remember(p[:n])

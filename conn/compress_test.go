@@ -371,3 +371,44 @@ func TestDialAndAcceptNegotiateCompression(t *testing.T) {
 	require.Empty(t, resp.Header.Get("Sec-WebSocket-Extensions"))
 	require.Nil(t, c.wr.comp)
 }
+
+// TestCompressedReaderEmptyReadIsNotTheEnd: a Read with an empty buffer in
+// the middle of a compressed message returns (0, nil), and the rest of the
+// message follows. It used to return io.EOF once the flate reader had
+// taken in all of the message's input while it still held output: the
+// message was cut short with no error (found by the model test).
+func TestCompressedReaderEmptyReadIsNotTheEnd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, takeover := range []bool{false, true} {
+		params := handshake.DeflateParams{ServerNoContextTakeover: !takeover, ClientNoContextTakeover: !takeover}
+		server, client := compressedPair(t, params, Options{CompressionThreshold: 1})
+		for _, size := range []int{100, 5000, 18873, 64 << 10} {
+			for _, compressible := range []bool{false, true} {
+				msg := message(rng, size, compressible)
+				done := make(chan error, 1)
+				go func() { done <- client.Write(context.Background(), MessageBinary, msg) }()
+				_, r, err := server.Reader(context.Background())
+				require.NoError(t, err)
+				var got []byte
+				buf := make([]byte, 4096)
+				for i := 0; ; i++ {
+					// Small reads, and an empty one after each.
+					p := buf[:1+rng.IntN(300)]
+					if i%2 == 1 {
+						p = buf[:0]
+					}
+					n, err := r.Read(p)
+					got = append(got, p[:n]...)
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err)
+					require.Less(t, i, 1<<20, "no end")
+				}
+				require.NoError(t, <-done)
+				require.Equal(t, len(msg), len(got), "size %d, compressible %v, takeover %v", size, compressible, takeover)
+				require.True(t, bytes.Equal(msg, got), "the message arrives whole")
+			}
+		}
+	}
+}

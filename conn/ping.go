@@ -19,6 +19,9 @@ func (c *Conn) Ping(ctx context.Context) error {
 // ping writes a ping under ctx and waits for its pong, until ctx ends or,
 // when wait > 0, for at most wait after the ping went out.
 func (c *Conn) ping(ctx context.Context, wait time.Duration) error {
+	if c.closeSent.Load() {
+		return c.writeFailedErr()
+	}
 	var p [4]byte
 	ch := make(chan struct{})
 	c.errMu.Lock()

@@ -178,10 +178,10 @@ func (c *Conn) lockRead(ctx context.Context) error {
 //
 //go:noinline
 func (c *Conn) readLockErr(err error) error {
-	if err == net.ErrClosed {
-		if e := c.getErr(); e != nil {
-			return e
-		}
+	// Whatever stopped the wait (the context too), a connection that has
+	// failed or ended says so: every call after that must.
+	if e := c.getErr(); e != nil {
+		return e
 	}
 	return err
 }

@@ -152,7 +152,9 @@ func unsent(err error) bool {
 //
 //go:noinline
 func (c *Conn) writeLockErr(err error) error {
-	if err == net.ErrClosed {
+	// Whatever stopped the wait (the context too), a connection whose
+	// sending side has closed or failed says so.
+	if err == net.ErrClosed || c.closeSent.Load() {
 		return c.writeFailedErr()
 	}
 	return err
