@@ -412,3 +412,29 @@ func TestCompressedReaderEmptyReadIsNotTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressedWriterCancelledAfterFeedingFails: a streamed compressed
+// message (context takeover) whose first bytes went into the compressor,
+// but not yet onto the wire, and whose context then ends, cannot leave
+// the connection usable: the compressor's window has taken in a message
+// the peer will never see, so every later message would inflate wrong.
+// The connection fails with 1011 (found by the model test: the next
+// message arrived altered, with no error).
+func TestCompressedWriterCancelledAfterFeedingFails(t *testing.T) {
+	params := handshake.DeflateParams{}
+	server, client := compressedPair(t, params, Options{CompressionThreshold: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := client.Writer(ctx, MessageText)
+	require.NoError(t, err)
+	_, err = w.Write([]byte("the first part goes into the compressor"))
+	require.NoError(t, err)
+	cancel()
+	_, err = w.Write([]byte("the rest"))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, wsframe.CloseInternalError, CloseCode(err))
+	require.Error(t, w.Close())
+	err = client.Write(context.Background(), MessageText, []byte("next"))
+	require.NotZero(t, CloseCode(err), "later calls report the failure: %v", err)
+	_, _, err = server.Read(context.Background())
+	require.Equal(t, wsframe.CloseInternalError, CloseCode(err), "the peer gets 1011, not an altered message: %v", err)
+}

@@ -475,9 +475,12 @@ func (m *messageWriter) writeCompressed(p []byte) (int, error) {
 	if m.c.closeSent.Load() {
 		return 0, m.c.writeFailedErr()
 	}
-	if err := m.ctx.Err(); err != nil && !m.sent {
-		m.err = err // nothing of the message went anywhere
-		return 0, err
+	if err := m.ctx.Err(); err != nil {
+		// Nothing more goes into the compressor for a message that will
+		// not go out; what went in already may have to fail the
+		// connection (see cutShort).
+		m.err = m.cutShort(err, false)
+		return 0, m.err
 	}
 	m.fed = true
 	if err := m.comp.write(p); err != nil {
