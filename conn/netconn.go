@@ -61,6 +61,20 @@ func timeoutErr(op string) error {
 	return &net.OpError{Op: op, Net: "websocket", Err: os.ErrDeadlineExceeded}
 }
 
+// queuedTimeout is the error of a NetConn write that timed out after part
+// of its message went out: a timeout, as net.Conn says, that also matches
+// ErrQueued, since the rest of the message will be sent.
+type queuedTimeout struct{}
+
+func (queuedTimeout) Error() string {
+	return "i/o timeout (the rest of the message is queued and will be sent)"
+}
+func (queuedTimeout) Timeout() bool   { return true }
+func (queuedTimeout) Temporary() bool { return true }
+func (queuedTimeout) Is(target error) bool {
+	return target == ErrQueued || target == os.ErrDeadlineExceeded
+}
+
 func (nc *netConn) Read(p []byte) (int, error) {
 	nc.mu.Lock()
 	dl, eof := nc.readDeadline, nc.eof
@@ -139,7 +153,7 @@ func (nc *netConn) Write(p []byte) (int, error) {
 		if CloseCode(err) == 0 && isTimeout(err) {
 			// A message cut short is queued whole: it counts as written.
 			if errors.Is(err, ErrQueued) {
-				return len(p), timeoutErr("write")
+				return len(p), &net.OpError{Op: "write", Net: "websocket", Err: queuedTimeout{}}
 			}
 			return 0, timeoutErr("write")
 		}

@@ -1,10 +1,12 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
@@ -55,4 +57,49 @@ func TestNetConnContextEndsConnection(t *testing.T) {
 	<-c.Done()
 	_, err := nc.Read(make([]byte, 1))
 	require.Error(t, err)
+}
+
+// TestNetConnWriteTimeoutQueuedOrNothing: a NetConn write cut short by its
+// deadline either wrote nothing (n == 0, not ErrQueued) or had part of its
+// message go out, in which case it reports the whole message written and
+// its timeout also matches ErrQueued; the peer then receives exactly the
+// messages reported written, whole and in order.
+func TestNetConnWriteTimeoutQueuedOrNothing(t *testing.T) {
+	c, p := serverWithPeer(t, nil)
+	nc := NetConn(context.Background(), c, MessageBinary)
+	var written [][]byte
+	var lastErr error
+	for i := 0; i < 1000 && lastErr == nil; i++ {
+		msg := bytes.Repeat([]byte{byte(i)}, 100_000+i)
+		nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := nc.Write(msg)
+		var ne net.Error
+		switch {
+		case err == nil:
+			require.Equal(t, len(msg), n)
+			written = append(written, msg)
+		case n == len(msg):
+			require.ErrorAs(t, err, &ne)
+			require.True(t, ne.Timeout())
+			require.ErrorIs(t, err, ErrQueued, "a message reported written after a timeout is queued")
+			written = append(written, msg)
+			lastErr = err
+		default:
+			require.Zero(t, n)
+			require.ErrorAs(t, err, &ne)
+			require.True(t, ne.Timeout())
+			require.NotErrorIs(t, err, ErrQueued)
+			lastErr = err
+		}
+	}
+	require.Error(t, lastErr, "the peer never reads: a write must time out")
+	nc.SetWriteDeadline(time.Time{})
+	go nc.Write([]byte("end"))
+	for i, want := range written {
+		h, payload := p.recvFrame()
+		require.Equal(t, wsframe.OpBinary, h.Opcode)
+		require.True(t, bytes.Equal(want, payload), "message %d arrives whole", i)
+	}
+	_, payload := p.recvFrame()
+	require.Equal(t, "end", string(payload))
 }
