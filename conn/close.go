@@ -378,6 +378,7 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 func (c *Conn) closeTCP() {
 	c.closeOnce.Do(func() {
 		c.setErr(ErrClosed)
+		c.closeSent.Store(true) // nothing more can be sent: writes say so at once
 		c.nc.Close()
 		c.errMu.Lock()
 		c.ended = true
