@@ -46,9 +46,16 @@ type AcceptOptions struct {
 // short reason) and returns the error; the handler must then just return.
 // The Conn lives on after the handler returns: http.Server does not track
 // it (see Group for graceful shutdown).
+//
+// Accept also serves WebSockets over HTTP/2 (RFC 8441 extended CONNECT) on
+// the same handler; see "HTTP/2" in the package documentation (the handler
+// must then not return before the Conn is closed).
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
+	}
+	if handshake.IsExtendedConnect(r) { // WebSocket over HTTP/2 (RFC 8441): accept_h2.go
+		return acceptExtendedConnect(w, r, opts)
 	}
 	var deflate *handshake.DeflateParams
 	var negotiate func([]handshake.Extension) ([]handshake.Extension, error)

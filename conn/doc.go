@@ -152,4 +152,56 @@
 // about what a bare goroutine-per-connection TCP echo costs: 2 KiB of stack
 // and 1.3 KiB of heap (a 448-byte Conn, and the runtime's and the net
 // package's per-socket state). The benchmarks in ../bench measure it.
+//
+// # HTTP/2
+//
+// Accept also serves WebSockets over HTTP/2 (RFC 8441), on the same handler
+// as HTTP/1.1 upgrades: a browser or client opens one as a stream of an
+// HTTP/2 connection with an extended CONNECT (":protocol: websocket"),
+// Accept checks it as RFC 8441 asks (version 13, the Origin policy, the
+// subprotocol and permessage-deflate negotiation, with the same options)
+// and answers 200; frames then travel in the stream's DATA frames. A
+// :protocol other than websocket is refused with 501. Turning it on:
+//
+//   - net/http's HTTP/2 server must advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
+//     With Go 1.26 and 1.27 it does only when the process starts with
+//     GODEBUG=http2xconnect=1 in its environment (read once, at start: not
+//     os.Setenv, not a //go:debug line). Go 1.28 is expected to add a
+//     field to http.HTTP2Config for it (proposal go.dev/issue/53208).
+//   - HTTP/2 itself: TLS with ALPN h2 (ServeTLS/ListenAndServeTLS enable it),
+//     or cleartext HTTP/2 with prior knowledge (h2c) through
+//     http.Server.Protocols.SetUnencryptedHTTP2(true).
+//
+// What differs from HTTP/1.1:
+//
+//   - The handler must not return before the Conn is closed: the WebSocket
+//     is the request's stream, which ends when the handler returns, and
+//     net/http forbids writes after that. Read and write in the handler
+//     with defer c.CloseNow() (which returns once the stream is let go),
+//     or wait for <-c.Done(). (The advice under "Memory" to return from
+//     the handler is for HTTP/1.1 only.) A stream whose request context
+//     ends (client reset, connection lost, handler returned) is closed.
+//   - A write cut short by its context once it reached the stream cannot
+//     be resumed (HTTP/2 has no way to take bytes back): the stream is
+//     reset and the Conn fails with 1011, as over TLS (see "Calls cut
+//     short"). A write whose context ended before it began leaves the
+//     Conn usable, as elsewhere.
+//   - The stream's deadlines are the Conn's own (net/http's per-stream read
+//     deadline would close the body for good): a goroutine per WebSocket
+//     reads ahead, at most 16 KiB. The end of the stream stands in for the
+//     TCP close. NetConn returns the stream, not a TCP connection;
+//     LocalAddr and RemoteAddr are those of the HTTP/2 connection.
+//   - Flow control is per stream, but net/http's server returns
+//     connection-level credit only as handlers read: with its defaults (1
+//     MiB per stream and 1 MiB per connection) one handler that stops
+//     reading while its client keeps sending holds back every WebSocket on
+//     that connection. Set http.Server.HTTP2's MaxReceiveBufferPerConnection
+//     well above MaxReceiveBufferPerStream (for example 64 MiB and 256 KiB)
+//     when clients multiplex many WebSockets.
+//
+// Clients: DialExtendedConnect opens a WebSocket over any http.RoundTripper
+// that sends extended CONNECT; net/http's Transport does not (Go 1.26), so
+// package github.com/ws6455/ws6455/h2 provides a Dialer built on
+// golang.org/x/net/http2, which keeps one HTTP/2 connection per host for
+// many WebSockets. Only that package needs x/net.
 package conn

@@ -100,6 +100,9 @@ func (c *Conn) failWrite(err error, sendClose bool) error {
 // timed out: crypto/tls does (its record layer cannot know how much of a
 // record went out), so there a timed-out write fails the connection.
 func fragileWrites(nc net.Conn) bool {
+	if f, ok := nc.(interface{ FragileWrites() bool }); ok { // an HTTP/2 stream (RFC 8441): accept_h2.go
+		return f.FragileWrites()
+	}
 	_, ok := nc.(interface {
 		ConnectionState() tls.ConnectionState
 	})

@@ -203,6 +203,12 @@ func checkResponse(resp *http.Response, key string, opts *ClientOptions) (Result
 	if acc := h[hdrAccept]; len(acc) != 1 || trimOWS(acc[0]) != AcceptKey(key) {
 		return Result{}, "missing or wrong Sec-WebSocket-Accept"
 	}
+	return checkNegotiation(h, opts)
+}
+
+// checkNegotiation validates the subprotocol and extensions a server
+// chose (in a 101 response, or in the 200 of RFC 8441).
+func checkNegotiation(h http.Header, opts *ClientOptions) (Result, string) {
 	var res Result
 	if p := h[hdrProtocol]; len(p) > 0 {
 		if len(p) > 1 {

@@ -79,4 +79,15 @@
 // headers and []Extension. ParseDeflateParams validates the parameters of
 // permessage-deflate (RFC 7692 §7.1) for an offer or a response, and
 // DeflateParams.Extension turns them back into an Extension.
+//
+// # HTTP/2 (RFC 8441)
+//
+// Over HTTP/2 a WebSocket is one stream, opened by an extended CONNECT
+// (":protocol: websocket") and accepted with 200; there is no key, no
+// 101 and no hijacking. IsExtendedConnect recognises such a request (net/http
+// puts :protocol in Request.Header under ProtocolHeader) and
+// AcceptExtendedConnect checks and answers it with the same ServerOptions
+// as Upgrade. NewExtendedConnectRequest and CheckExtendedConnectResponse
+// are the client's half, for a Transport that sends extended CONNECT.
+// Package conn builds connections on them.
 package handshake
