@@ -2,8 +2,10 @@ package suite
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"runtime"
 	"sync"
 	"time"
@@ -26,6 +28,17 @@ type Options struct {
 	Progress func(done, total int, res *Result)
 	// Dial, when set, replaces the TCP dialer (tests, proxies).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Origin, when set, is sent as the Origin header (fuzzing-client mode).
+	Origin string
+	// Protocols are the subprotocols the suite offers in fuzzing-client
+	// mode, or accepts in fuzzing-server mode (the first one the client
+	// offers that is in this list is chosen).
+	Protocols []string
+	// Skip, when set, is asked for every case a client requests in
+	// fuzzing-server mode: when it returns true the suite closes the
+	// connection at once and records nothing for that case (the real
+	// suite's exclude-agent-cases).
+	Skip func(agent, caseID string) bool
 }
 
 func (o *Options) orDefault() *Options {
@@ -53,11 +66,22 @@ func RunCase(ctx context.Context, wsURL string, c *Case, index int, opts *Option
 		dial = d.DialContext
 	}
 	nc, err := dial(dctx, "tcp", addr)
+	if err == nil && isWSS(wsURL) {
+		// Like the real suite, the suite does not check the server's
+		// certificate: it tests the WebSocket layer, not the PKI.
+		tc := tls.Client(nc, &tls.Config{ServerName: hostOnly(host), InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err = tc.HandshakeContext(dctx); err != nil {
+			nc.Close()
+			err = fmt.Errorf("TLS handshake: %w", err)
+		}
+		nc = tc
+	}
 	cancel()
 	if err != nil {
 		return failedResult(c, index, opts.Agent, fmt.Errorf("connecting to %s: %w", addr, err))
 	}
 	r := newRun(ctx, c, nc, false, opts.Timeouts)
+	r.origin, r.protocols = opts.Origin, opts.Protocols
 	var offers []deflateOffer
 	if c.deflate != nil {
 		offers = c.deflate.offers
@@ -77,6 +101,20 @@ func RunCase(ctx context.Context, wsURL string, c *Case, index int, opts *Option
 	r.loop(rest)
 	r.finish()
 	return r.toResult(index, opts.Agent)
+}
+
+// isWSS reports whether a URL that parseWSURL accepted is wss://.
+func isWSS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "wss"
+}
+
+// hostOnly strips the port from a Host header value.
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }
 
 func failedResult(c *Case, index int, agent string, err error) *Result {

@@ -31,22 +31,27 @@ func acceptKey(key string) string {
 // maxHandshake bounds the size of an opening handshake message.
 const maxHandshake = 16 << 10
 
-// parseWSURL checks a ws:// URL and returns the host:port to dial, the
-// Host header value and the request target.
+// parseWSURL checks a ws:// or wss:// URL and returns the host:port to
+// dial, the Host header value and the request target.
 func parseWSURL(raw string) (addr, host, target string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", "", "", fmt.Errorf("suite: bad URL %q: %w", raw, err)
 	}
-	if u.Scheme != "ws" {
-		return "", "", "", fmt.Errorf("suite: URL %q: only ws:// is supported", raw)
+	port := "80"
+	switch u.Scheme {
+	case "ws":
+	case "wss":
+		port = "443"
+	default:
+		return "", "", "", fmt.Errorf("suite: URL %q: only ws:// and wss:// are supported", raw)
 	}
 	if u.Host == "" {
 		return "", "", "", fmt.Errorf("suite: URL %q has no host", raw)
 	}
 	addr = u.Host
 	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+		addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	target = u.RequestURI()
 	return addr, u.Host, target, nil
@@ -72,6 +77,12 @@ func clientHandshake(ctx context.Context, nc net.Conn, host, target string, offe
 	fmt.Fprintf(&b, "Host: %s\r\n", host)
 	b.WriteString("Upgrade: WebSocket\r\nConnection: Upgrade\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n")
 	fmt.Fprintf(&b, "Sec-WebSocket-Key: %s\r\n", key)
+	if r.origin != "" {
+		fmt.Fprintf(&b, "Origin: %s\r\n", r.origin)
+	}
+	if len(r.protocols) > 0 {
+		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(r.protocols, ", "))
+	}
 	if len(offers) > 0 {
 		hs := make([]string, len(offers))
 		for i, o := range offers {

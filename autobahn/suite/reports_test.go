@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,7 +26,7 @@ func TestReportFileName(t *testing.T) {
 // TestWriteReports runs a few cases and checks the three kinds of output:
 // index.json in the real layout (readable by the checker's package, and
 // merged with other agents already there), one JSON per case with the
-// wire log, and the HTML page with a table and a section per case.
+// wire log, and the HTML pages (index.html and one per case).
 func TestWriteReports(t *testing.T) {
 	s := startEcho(t, utf8AtEnd, false)
 	cases, err := Select("1.1.1,2.5,6.4.1", "")
@@ -59,12 +58,16 @@ func TestWriteReports(t *testing.T) {
 	require.NotEmpty(t, wl)
 	require.Equal(t, "TO", wl[0].([]any)[0], "the wire log starts with the opening handshake")
 
-	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
-	require.NoError(t, err)
-	html := string(page)
-	for _, want := range []string{"Agent my server", "Group 6", `href="#my_server_6_4_1"`, `id="my_server_6_4_1"`, "NON-STRICT", "sent frame: opcode 1", "Agent first"} {
-		require.True(t, strings.Contains(html, want), "page lacks %q", want)
+	// index.html has both agents side by side; each case has its page.
+	doc := parseHTMLFile(t, filepath.Join(dir, "index.html"))
+	require.Equal(t, []string{"first", "my server"}, texts(findAll(byID(doc, "cases"), "th", "agent")))
+	for _, name := range []string{"my_server_case_6_4_1.html", "my_server_case_1_1_1.html", "first_case_1_1_1.html"} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err, name)
 	}
+	casePage := parseHTMLFile(t, filepath.Join(dir, "my_server_case_6_4_1.html"))
+	require.Contains(t, textOf(casePage), "NON-STRICT")
+	require.NotEmpty(t, findAll(byID(casePage, "wirelog"), "tr", "sent"))
 
 	// A broken index.json is reported, not overwritten.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.json"), []byte("{"), 0o644))

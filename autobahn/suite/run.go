@@ -133,6 +133,9 @@ type run struct {
 	remoteCloseCode                *int
 	remoteCloseReason              *string
 	httpRequest, httpResponse      string
+	// origin and protocols go into the client's opening handshake.
+	origin    string
+	protocols []string
 
 	wirelog       []any
 	createWirelog bool

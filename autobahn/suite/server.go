@@ -36,6 +36,9 @@ type Server struct {
 	wg      sync.WaitGroup
 	running sync.WaitGroup
 
+	// reportMu serialises report writing (two agents may ask at once).
+	reportMu sync.Mutex
+
 	mu      sync.Mutex
 	results map[string]map[string]*Result
 	done    int
@@ -125,7 +128,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// A client calls this right after its last case; that case's
 		// result may still be on its way.
 		s.waitRunning(30 * time.Second)
-		if err := WriteReports(s.outDir, agent, s.Results(agent)); err != nil {
+		s.reportMu.Lock()
+		err := WriteReports(s.outDir, agent, s.Results(agent))
+		s.reportMu.Unlock()
+		if err != nil {
 			http.Error(w, "writing reports: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -141,6 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		c, index = s.cases[n-1], n
+		if s.opts.Skip != nil && s.opts.Skip(agent, c.ID) {
+			// Excluded for this agent: accept and close at once,
+			// recording nothing, as the real suite does.
+			c, index = control(""), 0
+			break
+		}
 		s.running.Add(1)
 		defer s.running.Done()
 	default:
@@ -163,6 +175,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	resp := "HTTP/1.1 101 Switching Protocols\r\nServer: " + userAgent + "\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	if params != nil {
 		resp += "Sec-WebSocket-Extensions: " + params.header() + "\r\n"
+	}
+	if p := chooseProtocol(req.Header.Values("Sec-WebSocket-Protocol"), s.opts.Protocols); p != "" {
+		resp += "Sec-WebSocket-Protocol: " + p + "\r\n"
 	}
 	resp += "\r\n"
 
@@ -210,4 +225,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.opts.Progress(done, len(s.cases), res)
 	}
 	s.mu.Unlock()
+}
+
+// chooseProtocol returns the first subprotocol the client offers (in
+// header order) that accepted holds, or "".
+func chooseProtocol(offered, accepted []string) string {
+	for _, v := range offered {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" && slices.Contains(accepted, p) {
+				return p
+			}
+		}
+	}
+	return ""
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ws6455/ws6455/autobahn/testee"
@@ -25,25 +26,41 @@ import (
 func main() {
 	base := flag.String("url", "ws://127.0.0.1:9001", "the suite's WebSocket URL")
 	agent := flag.String("agent", "ws6455", "agent name in the reports")
+	parallel := flag.Int("parallel", 1, "cases run at once (1: one after the other, as the real suite's clients do)")
 	flag.Parse()
-	if err := run(context.Background(), *base, *agent, log.New(os.Stderr, "", 0)); err != nil {
+	if err := run(context.Background(), *base, *agent, *parallel, log.New(os.Stderr, "", 0)); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// run drives the whole suite against this client.
-func run(ctx context.Context, base, agent string, logger *log.Logger) error {
+// run drives the whole suite against this client, with up to parallel
+// cases at once (each case is a connection of its own, so cases that wait
+// on the suite's timers do not hold up the others).
+func run(ctx context.Context, base, agent string, parallel int, logger *log.Logger) error {
 	n, err := caseCount(ctx, base)
 	if err != nil {
 		return fmt.Errorf("getCaseCount: %w", err)
 	}
 	logger.Printf("%d cases", n)
-	for i := 1; i <= n; i++ {
-		u := base + "/runCase?case=" + strconv.Itoa(i) + "&agent=" + url.QueryEscape(agent)
-		if err := runCase(ctx, u); err != nil {
-			logger.Printf("case %d: %v", i, err)
-		}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(parallel, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				u := base + "/runCase?case=" + strconv.Itoa(i) + "&agent=" + url.QueryEscape(agent)
+				if err := runCase(ctx, u); err != nil {
+					logger.Printf("case %d: %v", i, err)
+				}
+			}
+		}()
 	}
+	for i := 1; i <= n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	c, _, err := conn.Dial(ctx, base+"/updateReports?agent="+url.QueryEscape(agent), nil)
 	if err != nil {
 		return fmt.Errorf("updateReports: %w", err)
