@@ -312,6 +312,11 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 	// take that for the message's end. Until its last frame has gone by,
 	// no reader can take over.
 	midMessage := c.rd.inMessage && !c.rd.frameFin
+	// With context takeover, a compressed message skipped here leaves the
+	// peer's later messages referring to bytes this side never inflated:
+	// no reader may take over after one (it would read altered data).
+	window := c.rd.inflate != nil && c.rd.inflate.takeover
+	noYield := window && c.rd.inMessage && c.rd.compressed
 	c.abandonMessage()
 	skip := c.rd.frameLeft
 	c.rd.frameLeft = 0
@@ -330,7 +335,7 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		if err := b.need(2); err != nil {
 			return false
 		}
-		if yield && !midMessage && c.readWaiters.Load() > 0 {
+		if yield && !midMessage && !noYield && c.readWaiters.Load() > 0 {
 			c.restoreDeadline(true)
 			return true
 		}
@@ -348,6 +353,9 @@ func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
 		if h.Opcode != wsframe.OpClose {
 			if !h.Opcode.IsControl() {
 				midMessage = !h.Fin
+				if window && h.Rsv&wsframe.RSV1 != 0 {
+					noYield = true
+				}
 			}
 			skip = h.Length
 			continue

@@ -297,6 +297,7 @@ type inflateSource struct {
 	r, w int
 	tail int // bytes of deflateTail already given
 	done bool
+	err  error // the error of the last fill, which the flate reader keeps
 }
 
 func (s *inflateSource) fill() error {
@@ -322,6 +323,9 @@ func (s *inflateSource) fill() error {
 			return s.fill()
 		}
 		return nil
+	}
+	if err != nil {
+		s.err = err
 	}
 	return err
 }
@@ -387,6 +391,12 @@ func (d *decompressor) read(p []byte) (int, error) {
 	n, err := d.in.fr.Read(p)
 	if n > 0 && d.takeover {
 		d.remember(p[:n])
+	}
+	if err == nil && d.in.src.err != nil {
+		// The flate reader met an error of the connection (a timeout)
+		// and keeps it, though it returns what it had decoded before:
+		// say so now, so that this call, the one cut short, reports it.
+		err = d.in.src.err
 	}
 	if err == nil {
 		if n == 0 && d.in.src.exhausted() {

@@ -161,7 +161,7 @@ func (c *Conn) setUserDeadline(read bool, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.user = t
-	if w.active && w.dirty {
+	if w.active && w.dirty && w.ctx != nil {
 		// A call under a context is in progress with a deadline of its
 		// own, or was interrupted: the earlier one stays.
 		if dl, ok := w.ctx.Deadline(); ok && (t.IsZero() || dl.Before(t)) || w.ctx.Err() != nil {
@@ -213,7 +213,7 @@ func (c *Conn) endWatches() {
 		if w.stop != nil {
 			w.stop()
 		}
-		w.ctx, w.stop, w.ended = nil, nil, true
+		w.ctx, w.stop, w.ended, w.active = nil, nil, true, false
 		w.mu.Unlock()
 	}
 }
