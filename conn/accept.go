@@ -58,17 +58,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return acceptExtendedConnect(w, r, opts)
 	}
 	var deflate *handshake.DeflateParams
-	var negotiate func([]handshake.Extension) ([]handshake.Extension, error)
-	if opts.Compression != CompressionDisabled {
-		negotiate = func(offers []handshake.Extension) ([]handshake.Extension, error) {
-			ext, params, ok := serverDeflate(opts.Compression, offers)
-			if !ok {
-				return nil, nil
-			}
-			deflate = &params
-			return []handshake.Extension{ext}, nil
-		}
-	}
+	negotiate := opts.negotiator(&deflate)
 	nc, br, res, err := handshake.Upgrade(w, r, &handshake.ServerOptions{
 		NegotiateExtensions:     negotiate,
 		Subprotocols:            opts.Subprotocols,
@@ -81,15 +71,38 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if err != nil {
 		return nil, err
 	}
-	return New(nc, br, false, res.Subprotocol, &Options{
-		ReadLimit:    opts.ReadLimit,
-		CloseTimeout: opts.CloseTimeout,
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		OnFrame:      opts.OnFrame,
+	return New(nc, br, false, res.Subprotocol, opts.connOptions(deflate)), nil
+}
+
+// negotiator returns the extension negotiation of o's compression mode,
+// which sets *deflate to the parameters it accepts; nil when compression
+// is off.
+func (o *AcceptOptions) negotiator(deflate **handshake.DeflateParams) func([]handshake.Extension) ([]handshake.Extension, error) {
+	if o.Compression == CompressionDisabled {
+		return nil
+	}
+	return func(offers []handshake.Extension) ([]handshake.Extension, error) {
+		ext, params, ok := serverDeflate(o.Compression, offers)
+		if !ok {
+			return nil, nil
+		}
+		*deflate = &params
+		return []handshake.Extension{ext}, nil
+	}
+}
+
+// connOptions is what New gets for a Conn accepted with o, whose
+// permessage-deflate parameters the handshake settled (nil: none).
+func (o *AcceptOptions) connOptions(deflate *handshake.DeflateParams) *Options {
+	return &Options{
+		ReadLimit:    o.ReadLimit,
+		CloseTimeout: o.CloseTimeout,
+		PingInterval: o.PingInterval,
+		PingTimeout:  o.PingTimeout,
+		OnFrame:      o.OnFrame,
 
 		Deflate:              deflate,
-		CompressionLevel:     opts.CompressionLevel,
-		CompressionThreshold: opts.CompressionThreshold,
-	}), nil
+		CompressionLevel:     o.CompressionLevel,
+		CompressionThreshold: o.CompressionThreshold,
+	}
 }

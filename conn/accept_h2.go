@@ -17,17 +17,7 @@ import (
 // stream: reads from r.Body, writes to w, each write flushed.
 func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	var deflate *handshake.DeflateParams
-	var negotiate func([]handshake.Extension) ([]handshake.Extension, error)
-	if opts.Compression != CompressionDisabled {
-		negotiate = func(offers []handshake.Extension) ([]handshake.Extension, error) {
-			ext, params, ok := serverDeflate(opts.Compression, offers)
-			if !ok {
-				return nil, nil
-			}
-			deflate = &params
-			return []handshake.Extension{ext}, nil
-		}
-	}
+	negotiate := opts.negotiator(&deflate)
 	rc := http.NewResponseController(w)
 	// The stream outlives the server's ReadTimeout and WriteTimeout, as a
 	// hijacked connection does: clear the deadlines they set. (Errors mean
@@ -61,17 +51,7 @@ func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptO
 	// returns). The rule of use ("the handler waits for the Conn") makes
 	// the Conn close it before that; this is a second line.
 	context.AfterFunc(r.Context(), func() { sc.Close() })
-	c := New(sc, nil, false, res.Subprotocol, &Options{
-		ReadLimit:    opts.ReadLimit,
-		CloseTimeout: opts.CloseTimeout,
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		OnFrame:      opts.OnFrame,
-
-		Deflate:              deflate,
-		CompressionLevel:     opts.CompressionLevel,
-		CompressionThreshold: opts.CompressionThreshold,
-	})
+	c := New(sc, nil, false, res.Subprotocol, opts.connOptions(deflate))
 	return c, nil
 }
 

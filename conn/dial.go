@@ -77,15 +77,21 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if p, ok, _ := clientDeflateResponse(res.Extensions); ok {
 		deflate = &p
 	}
-	return New(nc, br, true, res.Subprotocol, &Options{
-		ReadLimit:    opts.ReadLimit,
-		CloseTimeout: opts.CloseTimeout,
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		OnFrame:      opts.OnFrame,
+	return New(nc, br, true, res.Subprotocol, opts.connOptions(deflate)), resp, nil
+}
+
+// connOptions is what New gets for a Conn dialled with o, whose
+// permessage-deflate parameters the handshake settled (nil: none).
+func (o *DialOptions) connOptions(deflate *handshake.DeflateParams) *Options {
+	return &Options{
+		ReadLimit:    o.ReadLimit,
+		CloseTimeout: o.CloseTimeout,
+		PingInterval: o.PingInterval,
+		PingTimeout:  o.PingTimeout,
+		OnFrame:      o.OnFrame,
 
 		Deflate:              deflate,
-		CompressionLevel:     opts.CompressionLevel,
-		CompressionThreshold: opts.CompressionThreshold,
-	}), resp, nil
+		CompressionLevel:     o.CompressionLevel,
+		CompressionThreshold: o.CompressionThreshold,
+	}
 }

@@ -126,17 +126,7 @@ func DialExtendedConnect(ctx context.Context, rt http.RoundTripper, rawURL strin
 	addrMu.Unlock()
 	body := &responseBody{ReadCloser: resp.Body, cancel: cancel}
 	sc := streamconn.New(body, pipeWriter{pw}, kill, end, la, ra)
-	return New(sc, nil, true, res.Subprotocol, &Options{
-		ReadLimit:    opts.ReadLimit,
-		CloseTimeout: opts.CloseTimeout,
-		PingInterval: opts.PingInterval,
-		PingTimeout:  opts.PingTimeout,
-		OnFrame:      opts.OnFrame,
-
-		Deflate:              deflate,
-		CompressionLevel:     opts.CompressionLevel,
-		CompressionThreshold: opts.CompressionThreshold,
-	}), resp, nil
+	return New(sc, nil, true, res.Subprotocol, opts.connOptions(deflate)), resp, nil
 }
 
 var errStreamReset = errors.New("conn: write timed out; HTTP/2 stream reset")
