@@ -145,10 +145,11 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 var errNoCloseFrame = errors.New("conn: connection ended without the peer's close frame (1006)")
 
 // CloseNow closes the TCP connection without a close handshake. When a
-// read has just failed on the peer's protocol error, the close frame that
-// tells the peer why (1002, 1007, 1009, ...) is on its way: CloseNow lets
-// it out first (within the close timeout), so that a handler that closes
-// as soon as its read fails does not swallow it.
+// read has just failed on the peer's protocol error, or a call cut short
+// has just failed the connection, the close frame that tells the peer why
+// (1002, 1007, 1009, 1011, ...) is on its way: CloseNow lets it out first
+// (within the close timeout), so that a handler that closes as soon as
+// its call fails does not swallow it.
 func (c *Conn) CloseNow() error {
 	if c.closeSent.Load() && c.failClosing() {
 		t := time.NewTimer(c.opts.CloseTimeout)
@@ -197,7 +198,8 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
 }
 
-// failClosing reports whether a failed read claimed the close frame.
+// failClosing reports whether a failed read or write claimed the close
+// frame (to tell the peer why).
 func (c *Conn) failClosing() bool {
 	c.errMu.Lock()
 	defer c.errMu.Unlock()
@@ -278,7 +280,7 @@ func (c *Conn) gotPeerClose() bool {
 // the close timeout to do it first. The caller holds readMu.
 func (c *Conn) finishAfterClose() {
 	if c.client {
-		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		c.setInternalDeadline(true, time.Now().Add(c.opts.CloseTimeout))
 		bp := readBufPool.Get()
 		for {
 			if _, err := c.rd.buf.read(*bp); err != nil {
@@ -301,7 +303,7 @@ const maxDrain = 1 << 20
 // yield, it stops at the start of a frame when a reader is waiting for
 // readMu, and reports true: that reader is to get the frame.
 func (c *Conn) drainUntilClosed(yield bool) (yielded bool) {
-	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+	c.setInternalDeadline(true, time.Now().Add(c.opts.CloseTimeout))
 	b := &c.rd.buf
 	if n := int(c.rd.pingLen) - 1; n >= 0 {
 		// An owed pong's ping: no pong after our close frame.

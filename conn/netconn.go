@@ -35,6 +35,7 @@ func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	nc := &netConn{c: c, typ: typ, ctx: ctx}
 	if ctx.Done() != nil {
 		nc.stop = context.AfterFunc(ctx, func() { c.CloseNow() })
+		c.stopAtEnd(nc.stop) // no registration outlives the Conn
 	}
 	return nc
 }

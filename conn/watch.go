@@ -31,25 +31,33 @@ import (
 // A registration that fires between calls, or during a call under another
 // context, does nothing: it interrupts only a call under its own context.
 type watch struct {
-	mu     sync.Mutex
-	ctx    context.Context // the registered context, or nil
-	stop   func() bool     // undoes the registration
-	user   time.Time       // the user's deadline; zero for none
-	active bool            // a call under ctx is in progress
-	dirty  bool            // the connection's deadline is not user
-	ended  bool            // the Conn ended: register nothing more
-	once   bool            // ctx has a deadline: drop the registration after the call
-	set    func(time.Time) error
+	mu       sync.Mutex
+	ctx      context.Context // the registered context, or nil
+	done     <-chan struct{} // its Done channel: what identifies it (contexts need not be comparable)
+	stop     func() bool     // undoes the registration
+	user     time.Time       // the user's deadline; zero for none
+	internal time.Time       // the close handshake's own deadline; zero for none
+	active   bool            // a call under ctx is in progress
+	dirty    bool            // the connection's deadline is not user
+	ended    bool            // the Conn ended: register nothing more
+	once     bool            // ctx has a deadline: drop the registration after the call
+	set      func(time.Time) error
 }
 
 // watches holds the two watches of a Conn. It is made on first use (a call
-// with a context that can be cancelled, or a NetConn deadline): a Conn used
-// only with context.Background() holds none.
-type watches struct{ rd, wr watch }
+// with a context that can be cancelled, a NetConn deadline, the close
+// handshake): a Conn used only with context.Background() holds none while
+// it lives.
+type watches struct {
+	rd, wr watch
 
-// watchFor returns the watch of one direction, making the pair first if
-// needed.
-func (c *Conn) watchFor(read bool) *watch {
+	mu    sync.Mutex    // guards stops and ended
+	stops []func() bool // other registrations to undo when the Conn ends (NetConn's)
+	ended bool
+}
+
+// watches returns the Conn's watches, making them first if needed.
+func (c *Conn) watches() *watches {
 	ws := c.watch.Load()
 	if ws == nil {
 		c.errMu.Lock()
@@ -57,15 +65,43 @@ func (c *Conn) watchFor(read bool) *watch {
 			ws = &watches{}
 			ws.rd.set = c.nc.SetReadDeadline
 			ws.wr.set = c.nc.SetWriteDeadline
-			ws.rd.ended, ws.wr.ended = c.ended, c.ended
+			ws.rd.ended, ws.wr.ended, ws.ended = c.ended, c.ended, c.ended
 			c.watch.Store(ws)
 		}
 		c.errMu.Unlock()
 	}
+	return ws
+}
+
+// watchFor returns the watch of one direction.
+func (c *Conn) watchFor(read bool) *watch {
 	if read {
-		return &ws.rd
+		return &c.watches().rd
 	}
-	return &ws.wr
+	return &c.watches().wr
+}
+
+// stopAtEnd arranges for stop, which undoes a registration on a caller's
+// context, to be called when the Conn ends (at once if it has).
+func (c *Conn) stopAtEnd(stop func() bool) {
+	ws := c.watches()
+	ws.mu.Lock()
+	if !ws.ended {
+		ws.stops = append(ws.stops, stop)
+		stop = nil
+	}
+	ws.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // beginIO prepares a blocking call of one direction under ctx. It returns
@@ -86,33 +122,86 @@ func (c *Conn) beginIO(ctx context.Context, read bool) error {
 //go:noinline
 func (c *Conn) beginWatched(ctx context.Context, read bool) error {
 	w := c.watchFor(read)
+	if d := ctx.Done(); d != nil {
+		// The steady state, kept short (it is under every read and write
+		// of a server that uses r.Context()): the context of the previous
+		// calls, registered already, without a deadline.
+		w.mu.Lock()
+		if w.done == d && !w.once && !w.dirty && ctx.Err() == nil {
+			w.active = true
+			w.mu.Unlock()
+			return nil
+		}
+		w.mu.Unlock()
+	}
+	return w.begin(ctx)
+}
+
+// begin is beginWatched for every other case.
+//
+//go:noinline
+func (w *watch) begin(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ctx.Done() == nil {
+	d := ctx.Done()
+	if d == nil {
 		w.restore()
 		return nil
 	}
-	if w.ctx != ctx && !w.ended {
+	if w.done != d && !w.ended {
 		if w.stop != nil {
 			w.stop()
 		}
-		w.ctx = ctx
-		w.stop = context.AfterFunc(ctx, func() { w.fire(ctx) })
-		_, w.once = ctx.Deadline()
+		w.ctx, w.done = ctx, d
+		w.stop = w.register(ctx, d)
 	}
 	if err := ctx.Err(); err != nil {
 		w.restore()
 		return err
 	}
 	dl, ok := ctx.Deadline()
-	if ok && (w.user.IsZero() || dl.Before(w.user)) {
+	if lim := earliest(w.user, w.internal); ok && (lim.IsZero() || dl.Before(lim)) {
 		w.set(dl)
 		w.dirty = true
 	} else {
 		w.restore()
 	}
-	w.active = w.ctx == ctx
+	w.active = w.done == d
 	return nil
+}
+
+// register registers with ctx (whose Done channel is d) the interruption
+// of a call under it, and returns what undoes the registration. For a
+// context without a deadline, which is kept and reused, the registration
+// is made by a goroutine of its own, which installs its stop function in
+// w itself (this returns nil): registering is the one deep call chain of
+// the steady state, and the caller's goroutine, which may be blocked in
+// reads for the rest of its life, keeps a 2 KiB stack (see the package
+// documentation). No cancellation is missed meanwhile: AfterFunc runs the
+// function at once for a context that has already ended. The caller
+// holds w.mu.
+func (w *watch) register(ctx context.Context, d <-chan struct{}) func() bool {
+	_, w.once = ctx.Deadline()
+	if w.once {
+		return context.AfterFunc(ctx, func() { w.fire(d) })
+	}
+	go w.registerLater(ctx, d)
+	return nil
+}
+
+// registerLater registers with ctx on its own goroutine (see register),
+// unless ctx was replaced or the Conn ended meanwhile.
+func (w *watch) registerLater(ctx context.Context, d <-chan struct{}) {
+	stop := context.AfterFunc(ctx, func() { w.fire(d) })
+	w.mu.Lock()
+	if w.done == d && w.stop == nil && !w.ended {
+		w.stop = stop
+		stop = nil
+	}
+	w.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // endIO ends a call that beginIO prepared.
@@ -130,7 +219,7 @@ func (c *Conn) endWatched(read bool) {
 	w.restore()
 	if w.once && w.stop != nil {
 		w.stop()
-		w.ctx, w.stop = nil, nil
+		w.ctx, w.done, w.stop = nil, nil, nil
 	}
 	w.mu.Unlock()
 }
@@ -139,15 +228,16 @@ func (c *Conn) endWatched(read bool) {
 // there. The caller holds w.mu.
 func (w *watch) restore() {
 	if w.dirty {
-		w.set(w.user)
+		w.set(earliest(w.user, w.internal))
 		w.dirty = false
 	}
 }
 
-// fire interrupts the call in progress under ctx, if there is one.
-func (w *watch) fire(ctx context.Context) {
+// fire interrupts the call in progress under the context whose Done
+// channel is d, if there is one.
+func (w *watch) fire(d <-chan struct{}) {
 	w.mu.Lock()
-	if w.ctx == ctx && w.active {
+	if w.done == d && w.active {
 		w.set(aLongTimeAgo)
 		w.dirty = true
 	}
@@ -169,7 +259,7 @@ func (c *Conn) setUserDeadline(read bool, t time.Time) error {
 		}
 	}
 	w.dirty = false
-	return w.set(t)
+	return w.set(earliest(t, w.internal))
 }
 
 // userDeadline returns the user's deadline of one direction.
@@ -183,19 +273,24 @@ func (c *Conn) userDeadline(read bool) time.Time {
 	return w.user
 }
 
-// restoreDeadline puts the user's deadline of one direction back on the
-// connection, after the Conn set one of its own (the close handshake).
-func (c *Conn) restoreDeadline(read bool) {
-	if c.watch.Load() == nil {
-		set := c.nc.SetWriteDeadline
-		if read {
-			set = c.nc.SetReadDeadline
-		}
-		set(time.Time{})
-		return
-	}
+// setInternalDeadline sets a deadline of the Conn's own for one
+// direction (the close handshake's waits): the user's deadline cannot
+// lift it, though an earlier one of the user's still applies.
+func (c *Conn) setInternalDeadline(read bool, t time.Time) {
 	w := c.watchFor(read)
 	w.mu.Lock()
+	w.internal = t
+	w.dirty = true
+	w.restore()
+	w.mu.Unlock()
+}
+
+// restoreDeadline lifts the Conn's own deadline of one direction and puts
+// the user's back.
+func (c *Conn) restoreDeadline(read bool) {
+	w := c.watchFor(read)
+	w.mu.Lock()
+	w.internal = time.Time{}
 	w.dirty = true
 	w.restore()
 	w.mu.Unlock()
@@ -213,8 +308,15 @@ func (c *Conn) endWatches() {
 		if w.stop != nil {
 			w.stop()
 		}
-		w.ctx, w.stop, w.ended, w.active = nil, nil, true, false
+		w.ctx, w.done, w.stop, w.ended, w.active = nil, nil, nil, true, false
 		w.mu.Unlock()
+	}
+	ws.mu.Lock()
+	stops := ws.stops
+	ws.stops, ws.ended = nil, true
+	ws.mu.Unlock()
+	for _, stop := range stops {
+		stop()
 	}
 }
 
