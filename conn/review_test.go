@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -145,113 +143,6 @@ func TestReviewUserDeadlineDoesNotUnboundClose(t *testing.T) {
 		<-done
 		t.Fatalf("Close did not return within 50 close timeouts: the user's deadline replaced the close timeout")
 	}
-}
-
-// The package documentation promises that a cancellable context reused
-// call after call (a server's r.Context()) costs what context.Background()
-// costs. TestEchoGoroutineStack2KiB checks the 2 KiB stack with
-// context.Background() only; this is the same check with a cancellable
-// context: the watch's first registration (context.AfterFunc, under
-// beginWatched) runs on the reading goroutine. (Without the race detector,
-// which makes every frame larger; in a process of its own, as there.)
-func TestReviewEchoStack2KiBCancellableContext(t *testing.T) {
-	if raceBuild || runtime.GOOS != "linux" {
-		t.Skip("frame sizes are only meaningful without the race detector, on Linux")
-	}
-	if !strings.Contains(os.Getenv("GODEBUG"), "adaptivestackstart=0") {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestReviewEchoStack2KiBCancellableContext$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "GODEBUG=adaptivestackstart=0")
-		out, err := cmd.CombinedOutput()
-		t.Logf("%s", out)
-		require.NoError(t, err)
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	t.Run("server", func(t *testing.T) { reviewEchoStack(t, ctx, false, 3*readBufSize) })
-	t.Run("client", func(t *testing.T) { reviewEchoStack(t, ctx, true, smallFrameMax) })
-}
-
-func reviewEchoStack(t *testing.T, ctx context.Context, client bool, bigSize int) {
-	const n = 256
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var running sync.WaitGroup
-	accepted := make(chan *Conn, n)
-	go func() {
-		for i := 0; i < n; i++ {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c := New(nc, nil, client, "", nil)
-			accepted <- c
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				var buf []byte
-				for {
-					typ, msg, err := c.ReadInto(ctx, buf)
-					if err != nil {
-						return
-					}
-					if err := c.Write(ctx, typ, msg); err != nil {
-						return
-					}
-					buf = msg
-				}
-			}()
-		}
-	}()
-	peer := &rawPeer{t: t, client: !client}
-	maskLen := 0
-	if client {
-		maskLen = 4
-	}
-	small := peer.frame(true, 0, wsframe.OpText, []byte("hello"))
-	ping := peer.frame(true, 0, wsframe.OpPing, []byte("p"))
-	bigPayload := make([]byte, bigSize)
-	big := peer.frame(true, 0, wsframe.OpBinary, bigPayload)
-	peers := make([]net.Conn, n)
-	got := make([]byte, len(bigPayload)+14)
-	for i := range peers {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		require.NoError(t, err)
-		peers[i] = nc
-		for _, step := range []struct {
-			send []byte
-			want int
-		}{{small, 2 + 5}, {ping, 2 + 1}, {big, 4 + len(bigPayload)}} {
-			if i%8 == 0 {
-				runtime.GC()
-				runtime.GC()
-			}
-			_, err := nc.Write(step.send)
-			require.NoError(t, err)
-			_, err = io.ReadFull(nc, got[:step.want+maskLen])
-			require.NoError(t, err)
-		}
-	}
-	conns := make([]*Conn, n)
-	for i := range conns {
-		conns[i] = <-accepted
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	perConn := float64(after.StackInuse-before.StackInuse) / n
-	t.Logf("stack per echo goroutine: %.0f bytes", perConn)
-	for i := range conns {
-		conns[i].CloseNow()
-		peers[i].Close()
-	}
-	running.Wait()
-	runtime.GC()
-	runtime.GC()
-	require.Less(t, perConn, 3072.0, "stack per echo goroutine with a cancellable context (2 KiB each is 2048; 4 KiB each is 4096)")
 }
 
 // regCtx is a context that counts the registrations made on it

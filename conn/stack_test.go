@@ -43,18 +43,26 @@ func TestEchoGoroutineStack2KiB(t *testing.T) {
 		require.NoError(t, err)
 		return
 	}
-	t.Run("server", func(t *testing.T) { testEchoStack(t, false, 3*readBufSize) })
+	bg := context.Background()
+	t.Run("server", func(t *testing.T) { testEchoStack(t, bg, false, 3*readBufSize) })
 	// A client's messages up to smallFrameMax are masked in a small buffer,
 	// longer ones copied through a 16 KiB one.
-	t.Run("client", func(t *testing.T) { testEchoStack(t, true, smallFrameMax) })
-	t.Run("client-long", func(t *testing.T) { testEchoStack(t, true, 3*readBufSize) })
+	t.Run("client", func(t *testing.T) { testEchoStack(t, bg, true, smallFrameMax) })
+	t.Run("client-long", func(t *testing.T) { testEchoStack(t, bg, true, 3*readBufSize) })
+	// A cancellable context reused call after call, as a server's
+	// r.Context(), costs the same (found in review: its first registration
+	// used to grow the goroutine that made it).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Run("server-cancellable", func(t *testing.T) { testEchoStack(t, ctx, false, 3*readBufSize) })
+	t.Run("client-cancellable", func(t *testing.T) { testEchoStack(t, ctx, true, smallFrameMax) })
 }
 
 // testEchoStack runs n echo goroutines over Conns of the given role, each
 // driven by a raw peer on the other end of a TCP connection, and checks
 // their stacks once they are all waiting for the next message. The last
-// message echoed is bigSize bytes.
-func testEchoStack(t *testing.T, client bool, bigSize int) {
+// message echoed is bigSize bytes. The goroutines read and write under ctx.
+func testEchoStack(t *testing.T, ctx context.Context, client bool, bigSize int) {
 	const n = 256
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -73,7 +81,7 @@ func testEchoStack(t *testing.T, client bool, bigSize int) {
 			}
 			c := New(nc, nil, client, "", nil)
 			accepted <- c
-			go echoLoop(c)
+			go echoLoop(c, ctx)
 		}
 	}()
 	// The peer plays the other role: it masks when the Conn is a server,
@@ -143,10 +151,9 @@ var echoing atomic.Int32
 
 // echoLoop is the echo goroutine of TestEchoGoroutineStack2KiB: its own
 // frame is about as large as a small handler's.
-func echoLoop(c *Conn) {
+func echoLoop(c *Conn, ctx context.Context) {
 	echoing.Add(1)
 	defer echoing.Add(-1)
-	ctx := context.Background()
 	var buf []byte
 	for {
 		typ, msg, err := c.ReadInto(ctx, buf)
