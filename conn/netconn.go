@@ -24,10 +24,10 @@ import (
 // message went out reports the whole message written (the rest is queued
 // and goes out first, see ErrQueued). The deadlines belong to the
 // connection's user: calls with contexts on the same Conn (Ping,
-// keepalive, a Read answering a ping) never overwrite them. A Read
-// answers the peer's pings, and its pongs are writes: while the write
-// deadline has passed, a Read that meets a ping returns that timeout (the
-// pong stays owed; no data is lost) until the write deadline moves. A read cut
+// keepalive, a Read answering a ping) never overwrite them. A Read is
+// bound by the read deadline only: a pong it owes the peer while the write
+// deadline has passed is kept aside and goes out ahead of the next frame
+// written. A read cut
 // short inside a compressed message, and a write cut short on TLS, cannot
 // be resumed: there the connection fails with 1011 and the call returns
 // that error (see "Calls cut short" in the package documentation).

@@ -103,3 +103,38 @@ func TestNetConnWriteTimeoutQueuedOrNothing(t *testing.T) {
 	_, payload := p.recvFrame()
 	require.Equal(t, "end", string(payload))
 }
+
+// TestNetConnReadIgnoresWriteDeadline: a NetConn read is bound by the read
+// deadline only. With the write deadline in the past (the usual way to
+// stop a blocked Write, or to shut one direction of a proxy), a ping from
+// the peer must not make Read fail: its pong is kept aside and goes out
+// ahead of the next frame written (found in review).
+func TestNetConnReadIgnoresWriteDeadline(t *testing.T) {
+	for _, client := range []bool{false, true} {
+		var c *Conn
+		var p *rawPeer
+		if client {
+			c, p = clientWithPeer(t, nil)
+		} else {
+			c, p = serverWithPeer(t, nil)
+		}
+		nc := NetConn(context.Background(), c, MessageBinary)
+		require.NoError(t, nc.SetWriteDeadline(time.Unix(1, 0)))
+		p.sendFrame(true, wsframe.OpPing, []byte("first"))
+		p.sendFrame(true, wsframe.OpPing, []byte("latest"))
+		p.sendFrame(true, wsframe.OpBinary, []byte("data"))
+		buf := make([]byte, 16)
+		n, err := nc.Read(buf)
+		require.NoError(t, err, "no read deadline is set")
+		require.Equal(t, "data", string(buf[:n]))
+		require.NoError(t, nc.SetWriteDeadline(time.Time{}))
+		_, err = nc.Write([]byte("after"))
+		require.NoError(t, err)
+		h, payload := p.recvFrame()
+		require.Equal(t, wsframe.OpPong, h.Opcode)
+		require.Equal(t, "latest", string(payload), "the pong answers the latest ping")
+		h, payload = p.recvFrame()
+		require.Equal(t, wsframe.OpBinary, h.Opcode)
+		require.Equal(t, "after", string(payload))
+	}
+}

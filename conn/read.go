@@ -403,11 +403,22 @@ func (c *Conn) answerPing() error {
 //
 //go:noinline
 func (c *Conn) pongFailed(err error) error {
+	r := &c.rd
+	if unsent(err) && r.ctx != nil && r.ctx.Done() == nil && isTimeout(err) {
+		// A read that cannot be cut short (a NetConn read) met a pong
+		// that the user's write deadline keeps from going out: the read is
+		// not to fail for it. The pong is kept aside, owed, and goes out
+		// ahead of the next frame written.
+		n := int(r.pingLen) - 1
+		c.stashPong(r.buf.buffered()[:n])
+		r.pingLen = 0
+		r.buf.discard(n)
+		return nil
+	}
+	n := int(r.pingLen) - 1
 	if unsent(err) {
 		return err // still owed
 	}
-	r := &c.rd
-	n := int(r.pingLen) - 1
 	r.pingLen = 0
 	r.buf.discard(n)
 	if errors.Is(err, ErrQueued) {

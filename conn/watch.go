@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,9 +52,27 @@ type watch struct {
 type watches struct {
 	rd, wr watch
 
-	mu    sync.Mutex    // guards stops and ended
+	mu    sync.Mutex    // guards stops, ended and the pong
 	stops []func() bool // other registrations to undo when the Conn ends (NetConn's)
 	ended bool
+
+	// A pong owed to the peer that a NetConn read could not send because
+	// the user's write deadline had passed: it goes out ahead of the next
+	// frame written (a message, a ping, the close frame: writer.beforeFrame).
+	stashed atomic.Bool
+	pongLen uint8
+	pong    [125]byte
+}
+
+// stashPong keeps a pong owed to the peer outside the read buffer (see
+// watches.pong), replacing an older one: RFC 6455 §5.5.3 lets an endpoint
+// answer only the latest of several pings.
+func (c *Conn) stashPong(p []byte) {
+	ws := c.watches()
+	ws.mu.Lock()
+	ws.pongLen = uint8(copy(ws.pong[:], p))
+	ws.stashed.Store(true)
+	ws.mu.Unlock()
 }
 
 // watches returns the Conn's watches, making them first if needed.

@@ -192,8 +192,8 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		observe(c, &h, p)
 	}
 	var err error
-	if len(w.pending) > 0 {
-		err = w.flushPending()
+	if len(w.pending) > 0 || c.watch.Load() != nil {
+		err = w.beforeFrame()
 	}
 	if err == nil {
 		switch {
@@ -257,6 +257,46 @@ func (w *writer) endFrame(ctx context.Context, err error) error {
 	}
 	err = c.setErr(fmt.Errorf("conn: write failed: %w", err))
 	c.closeTCP()
+	return err
+}
+
+// beforeFrame sends what must go out ahead of the next frame: the rest of
+// a frame whose write timed out, and a pong that a NetConn read could not
+// send (see stashPong). An error means none of the next frame went out.
+// (Not inlined: see writeFrame.)
+//
+//go:noinline
+func (w *writer) beforeFrame() error {
+	if len(w.pending) > 0 {
+		if err := w.flushPending(); err != nil {
+			return err
+		}
+	}
+	ws := w.c.watch.Load()
+	if ws == nil || !ws.stashed.Load() {
+		return nil
+	}
+	ws.mu.Lock()
+	var pong [wsframe.MaxControlPayload]byte
+	n := copy(pong[:], ws.pong[:ws.pongLen])
+	ws.stashed.Store(false)
+	ws.mu.Unlock()
+	if w.c.closeSent.Load() {
+		return nil // no pong after a close frame
+	}
+	h := wsframe.Header{Fin: true, Opcode: wsframe.OpPong, Length: int64(n)}
+	if w.c.client {
+		h.Masked, h.Mask = true, newMaskKey()
+	}
+	err := w.writeCopy(&h, pong[:n])
+	var q *queuedError
+	switch {
+	case err == nil:
+	case errors.As(err, &q):
+		err = q.err // the pong's rest is queued; the next frame did not go out
+	default:
+		w.c.stashPong(pong[:n]) // still owed
+	}
 	return err
 }
 
