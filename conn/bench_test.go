@@ -383,30 +383,16 @@ func TestOneWayFramesOnTheWire(t *testing.T) {
 // BenchmarkReadInto measures reading one binary message into a reused
 // buffer, server side (masked frames) and client side, with the peer
 // writing pre-encoded frames on raw TCP.
-func BenchmarkReadInto(b *testing.B) {
-	for _, kind := range ctxKinds {
-		for _, client := range []bool{false, true} {
-			for _, size := range benchSizes[:2] {
-				b.Run("ctx="+kind+"/"+roleName(client)+"/"+sizeName(size), func(b *testing.B) {
-					o := newOneWay(b, client, size)
-					o.useCtx(b, kind)
-					b.SetBytes(int64(size))
-					b.ReportAllocs()
-					cpu := startCPUMeter()
-					for b.Loop() {
-						o.read(b)
-					}
-					cpu.report(b)
-				})
-			}
-		}
-	}
-}
+func BenchmarkReadInto(b *testing.B) { benchOneWay(b, (*oneWay).read) }
 
 // BenchmarkWrite measures writing one binary message, server side
 // (unmasked, header and payload in one vectored write) and client side
 // (masked through a pooled buffer), with the peer swallowing the frames.
-func BenchmarkWrite(b *testing.B) {
+func BenchmarkWrite(b *testing.B) { benchOneWay(b, (*oneWay).write) }
+
+// benchOneWay runs op (a read or a write of one message) for every kind of
+// context, both roles and the small sizes.
+func benchOneWay(b *testing.B, op func(*oneWay, testing.TB)) {
 	for _, kind := range ctxKinds {
 		for _, client := range []bool{false, true} {
 			for _, size := range benchSizes[:2] {
@@ -417,7 +403,7 @@ func BenchmarkWrite(b *testing.B) {
 					b.ReportAllocs()
 					cpu := startCPUMeter()
 					for b.Loop() {
-						o.write(b)
+						op(o, b)
 					}
 					cpu.report(b)
 				})
