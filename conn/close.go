@@ -144,14 +144,15 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 // failed) before the peer's close frame came. CloseCode maps it to 1006.
 var errNoCloseFrame = errors.New("conn: connection ended without the peer's close frame (1006)")
 
-// CloseNow closes the TCP connection without a close handshake. When a
-// read has just failed on the peer's protocol error, or a call cut short
-// has just failed the connection, the close frame that tells the peer why
-// (1002, 1007, 1009, 1011, ...) is on its way: CloseNow lets it out first
-// (within the close timeout), so that a handler that closes as soon as
-// its call fails does not swallow it.
+// CloseNow closes the TCP connection without a close handshake. A close
+// frame already on its way is let out first, within the close timeout:
+// when a read has just failed on the peer's protocol error, or a call cut
+// short has just failed the connection, that frame tells the peer why
+// (1002, 1007, 1009, 1011, ...), and when Close or Group.Shutdown runs in
+// another goroutine it carries their code; a handler that closes as soon
+// as its call fails must not swallow it.
 func (c *Conn) CloseNow() error {
-	if c.closeSent.Load() && c.failClosing() {
+	if c.closeSent.Load() {
 		t := time.NewTimer(c.opts.CloseTimeout)
 		select {
 		case <-c.closeOutChan():
@@ -159,9 +160,14 @@ func (c *Conn) CloseNow() error {
 		}
 		t.Stop()
 	}
+	c.abort()
+	return nil
+}
+
+// abort closes the connection at once, whatever is on its way.
+func (c *Conn) abort() {
 	c.setErr(ErrClosed)
 	c.closeTCP()
-	return nil
 }
 
 var errCloseSent = errors.New("conn: close frame already sent")
@@ -196,14 +202,6 @@ func (c *Conn) sendCloseFrame(code wsframe.CloseCode, reason string) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	return c.wr.writeFrame(ctx, wsframe.Header{Fin: true, Opcode: wsframe.OpClose}, p)
-}
-
-// failClosing reports whether a failed read or write claimed the close
-// frame (to tell the peer why).
-func (c *Conn) failClosing() bool {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
-	return c.failClose
 }
 
 // closeFrameDone records that the claimed close frame has been written,

@@ -160,7 +160,6 @@ type Conn struct {
 	// first use, under errMu, like closed.
 	closeOut     chan struct{}
 	closeWritten bool
-	failClose    bool // the close frame was claimed by a failure (see CloseNow)
 
 	pg       *pingState   // made by the first Ping or by keepalive; under errMu
 	lastRead atomic.Int64 // unix nanos of the last bytes received, for keepalive

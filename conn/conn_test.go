@@ -570,3 +570,21 @@ func TestCloseWhenThePeerDropsTheConnection(t *testing.T) {
 func TestConnSize(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(448))
 }
+
+// TestCloseNowLetsACloseUnderWayOut: a writer that fails because Close (or
+// Group.Shutdown) runs in another goroutine, and then calls CloseNow, must
+// not swallow the close frame that Close is sending (the pong example's
+// Shutdown test caught it once writes learnt to fail at once after a close
+// frame was claimed). Repeated: it is a race between the two goroutines.
+func TestCloseNowLetsACloseUnderWayOut(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c, p := serverWithPeer(t, &Options{CloseTimeout: 5 * time.Second})
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(wsframe.CloseGoingAway, "shutting down") }()
+		for c.Write(context.Background(), MessageText, []byte("tick")) == nil {
+		}
+		c.CloseNow()
+		p.expectClose(wsframe.CloseGoingAway)
+		<-closed
+	}
+}

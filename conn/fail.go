@@ -76,12 +76,6 @@ func interrupted(reason string, cause error) error {
 func (c *Conn) failWrite(err error, sendClose bool) error {
 	err = c.setErr(err)
 	if !c.closeSent.Swap(true) {
-		if sendClose && !c.fragile {
-			// CloseNow, called as soon as this returns, lets it out.
-			c.errMu.Lock()
-			c.failClose = true
-			c.errMu.Unlock()
-		}
 		go func() {
 			if !sendClose || c.fragile {
 				c.closeFrameDone()

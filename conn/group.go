@@ -101,7 +101,7 @@ func (g *Group) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.CloseNow()
+			c.abort() // at once: the time for close frames is up
 		}
 		return ctx.Err()
 	}

@@ -731,11 +731,6 @@ func (c *Conn) failRead(err error) error {
 	// Claim the close frame now, so that a Close called as soon as this
 	// returns does not send another code.
 	claimed := !c.closeSent.Swap(true)
-	if claimed {
-		c.errMu.Lock()
-		c.failClose = true
-		c.errMu.Unlock()
-	}
 	go func() {
 		sent := claimed && c.sendCloseFrame(fe.Code, fe.Reason) == nil
 		// Once the failed read has returned; unless the Conn was ended
