@@ -72,7 +72,8 @@ func interrupted(reason string, cause error) error {
 // be completed: err comes from interrupted. A close frame goes out when the
 // stream can still carry one (sendClose), then the close handshake runs as
 // Close runs it, in the background; otherwise the connection is closed at
-// once. The caller must not hold frameMu or readMu.
+// once. The work is done in the background, so the caller may hold the
+// Conn's locks (endFrame holds frameMu).
 func (c *Conn) failWrite(err error, sendClose bool) error {
 	err = c.setErr(err)
 	if !c.closeSent.Swap(true) {
