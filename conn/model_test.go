@@ -592,39 +592,17 @@ func modelType(rng *rand.Rand) MessageType {
 // A context that counts the registrations made on it.
 
 // modelCtx is a long-lived parent context that counts the registrations
-// on it that are still in place (context.AfterFunc, and contexts derived
-// from it, both go through its AfterFunc method): neither stopped nor run.
+// on it that are still in place (see countingCtx), and can be cancelled.
 type modelCtx struct {
-	ctx    context.Context
+	countingCtx
 	cancel context.CancelFunc
-	live   atomic.Int64
 }
 
 func newModelCtx() *modelCtx {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &modelCtx{ctx: ctx, cancel: cancel}
-}
-
-func (m *modelCtx) Deadline() (time.Time, bool) { return m.ctx.Deadline() }
-func (m *modelCtx) Done() <-chan struct{}       { return m.ctx.Done() }
-func (m *modelCtx) Err() error                  { return m.ctx.Err() }
-
-// Value hides the inner cancelCtx, so that the context package registers
-// through AfterFunc.
-func (m *modelCtx) Value(any) any { return nil }
-
-func (m *modelCtx) AfterFunc(f func()) func() bool {
-	m.live.Add(1)
-	var once sync.Once
-	release := func() { once.Do(func() { m.live.Add(-1) }) }
-	stop := context.AfterFunc(m.ctx, func() { release(); f() })
-	return func() bool {
-		if stop() {
-			release()
-			return true
-		}
-		return false
-	}
+	m := &modelCtx{cancel: cancel}
+	m.Context = ctx
+	return m
 }
 
 // ---------------------------------------------------------------------------
@@ -2665,7 +2643,7 @@ func (r *modelRun) await(ch <-chan struct{}, bound time.Duration, kind, what str
 // lives it may keep one per direction for a context without a deadline,
 // to reuse: that is only logged.)
 func (r *modelRun) checkZero(when string, strict bool) {
-	n := r.sutCtx.live.Load()
+	n := r.sutCtx.registrations()
 	switch {
 	case n == 0:
 	case strict:

@@ -3,9 +3,12 @@ package conn
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +155,41 @@ func bufioReaderWith(nc net.Conn, first []byte) *bufio.Reader {
 	br := bufio.NewReader(io.MultiReader(bytes.NewReader(first), nc))
 	br.Peek(len(first))
 	return br
+}
+
+// countingCtx is a context that counts the registrations made on it that
+// are still in place: neither stopped nor run. context.AfterFunc, and
+// contexts derived from it, go through its AfterFunc method, because Value
+// hides the context it wraps from the context package. For the tests that
+// check that no registration outlives a read or a Conn.
+type countingCtx struct {
+	context.Context
+	live atomic.Int64
+}
+
+// newCountingCtx returns a countingCtx over a cancellable context, ended
+// when the test ends.
+func newCountingCtx(t testing.TB) *countingCtx {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &countingCtx{Context: ctx}
+}
+
+func (x *countingCtx) Value(any) any { return nil }
+
+// registrations returns how many registrations are in place.
+func (x *countingCtx) registrations() int64 { return x.live.Load() }
+
+func (x *countingCtx) AfterFunc(f func()) func() bool {
+	x.live.Add(1)
+	var once sync.Once
+	release := func() { once.Do(func() { x.live.Add(-1) }) }
+	stop := context.AfterFunc(x.Context, func() { release(); f() })
+	return func() bool {
+		stopped := stop()
+		if stopped {
+			release()
+		}
+		return stopped
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,43 +144,11 @@ func TestReviewUserDeadlineDoesNotUnboundClose(t *testing.T) {
 	}
 }
 
-// regCtx is a context that counts the registrations made on it
-// (context.AfterFunc uses a parent's AfterFunc method when it has one) and
-// that are still in place.
-type regCtx struct {
-	done chan struct{}
-	mu   sync.Mutex
-	live int
-}
-
-func newRegCtx() *regCtx                      { return &regCtx{done: make(chan struct{})} }
-func (x *regCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (x *regCtx) Done() <-chan struct{}       { return x.done }
-func (x *regCtx) Err() error                  { return nil }
-func (x *regCtx) Value(any) any               { return nil }
-func (x *regCtx) registrations() int          { x.mu.Lock(); defer x.mu.Unlock(); return x.live }
-func (x *regCtx) AfterFunc(f func()) func() bool {
-	x.mu.Lock()
-	x.live++
-	x.mu.Unlock()
-	var once sync.Once
-	return func() bool {
-		stopped := false
-		once.Do(func() {
-			stopped = true
-			x.mu.Lock()
-			x.live--
-			x.mu.Unlock()
-		})
-		return stopped
-	}
-}
-
 // The watches' registrations on a long-lived cancellable context are kept
 // between calls and dropped when the Conn ends (endWatches).
 func TestReviewPinsWatchRegistrationsEndWithConn(t *testing.T) {
 	c, p := serverWithPeer(t, nil)
-	ctx := newRegCtx()
+	ctx := newCountingCtx(t)
 	p.sendFrame(true, wsframe.OpBinary, []byte("a"))
 	_, _, err := c.Read(ctx)
 	require.NoError(t, err)
@@ -205,7 +172,7 @@ func TestReviewPinsWatchRegistrationsEndWithConn(t *testing.T) {
 // user drops without Close keeps the Conn reachable from a long-lived ctx.
 func TestReviewNetConnRegistrationOutlivesConn(t *testing.T) {
 	c, p := serverWithPeer(t, nil)
-	ctx := newRegCtx()
+	ctx := newCountingCtx(t)
 	nc := NetConn(ctx, c, MessageBinary)
 	p.sendFrame(true, wsframe.OpClose, closePayload(wsframe.CloseNormal, ""))
 	_, err := nc.Read(make([]byte, 8))

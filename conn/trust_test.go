@@ -803,32 +803,6 @@ func TestTrust09DeclaredLengthDoesNotPinMemory(t *testing.T) {
 	require.LessOrEqual(t, grew, limit, "heap grew by %d KiB for %d readers that received 1 byte each of a declared %d KiB frame (%d KiB per connection)", grew>>10, conns, declared>>10, grew/conns>>10)
 }
 
-// trustSpyCtx is a context that counts the registrations made on it
-// (context.AfterFunc and derived contexts both go through its AfterFunc
-// method) that are still in place: neither stopped nor run.
-type trustSpyCtx struct {
-	context.Context
-	live atomic.Int32
-}
-
-// Value hides the embedded cancelCtx from the context package, which then
-// registers through AfterFunc below.
-func (s *trustSpyCtx) Value(any) any { return nil }
-
-func (s *trustSpyCtx) AfterFunc(f func()) func() bool {
-	s.live.Add(1)
-	var once sync.Once
-	release := func() { once.Do(func() { s.live.Add(-1) }) }
-	stop := context.AfterFunc(s.Context, func() { release(); f() })
-	return func() bool {
-		stopped := stop()
-		if stopped {
-			release()
-		}
-		return stopped
-	}
-}
-
 // Case 10. A read that ends in the middle of a message (the peer's close
 // frame, EOF) leaves no registration on the caller's context.
 func TestTrust10NoContextWatchLeftAfterReadEndsMidMessage(t *testing.T) {
@@ -864,16 +838,16 @@ func TestTrust10NoContextWatchLeftAfterReadEndsMidMessage(t *testing.T) {
 			c, p := serverWithPeer(t, nil)
 			parent, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			ctx := &trustSpyCtx{Context: parent}
+			ctx := &countingCtx{Context: parent}
 			err := trustStartErr(tc.start(t, c, p, ctx)).waitErr(t, "the read")
 			require.Error(t, err, "the message did not end")
 			// The Conn may let go of its registration as it ends, just
 			// after the read returned: wait for that, bounded.
 			deadline := time.Now().Add(trustSafety)
-			for ctx.live.Load() != 0 && time.Now().Before(deadline) {
+			for ctx.registrations() != 0 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
-			require.Zero(t, ctx.live.Load(), "registrations left on the caller's context after the read returned %q", err)
+			require.Zero(t, ctx.registrations(), "registrations left on the caller's context after the read returned %q", err)
 		})
 	}
 }
