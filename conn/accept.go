@@ -58,37 +58,36 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return acceptExtendedConnect(w, r, opts)
 	}
 	var deflate *handshake.DeflateParams
-	negotiate := opts.negotiator(&deflate)
-	nc, br, res, err := handshake.Upgrade(w, r, &handshake.ServerOptions{
-		NegotiateExtensions:     negotiate,
-		Subprotocols:            opts.Subprotocols,
-		RequireSubprotocol:      opts.RequireSubprotocol,
-		OriginPatterns:          opts.OriginPatterns,
-		InsecureSkipOriginCheck: opts.InsecureSkipOriginCheck,
-		Header:                  opts.HTTPHeader,
-		Timeout:                 opts.HandshakeTimeout,
-	})
+	nc, br, res, err := handshake.Upgrade(w, r, opts.serverOptions(&deflate))
 	if err != nil {
 		return nil, err
 	}
 	return New(nc, br, false, res.Subprotocol, opts.connOptions(deflate)), nil
 }
 
-// negotiator returns the extension negotiation of o's compression mode,
-// which sets *deflate to the parameters it accepts; nil when compression
-// is off.
-func (o *AcceptOptions) negotiator(deflate **handshake.DeflateParams) func([]handshake.Extension) ([]handshake.Extension, error) {
-	if o.Compression == CompressionDisabled {
-		return nil
+// serverOptions returns the handshake options for o, over HTTP/1.1 or
+// HTTP/2. Its extension negotiation, when o turns compression on, sets
+// *deflate to the permessage-deflate parameters it accepts.
+func (o *AcceptOptions) serverOptions(deflate **handshake.DeflateParams) *handshake.ServerOptions {
+	so := &handshake.ServerOptions{
+		Subprotocols:            o.Subprotocols,
+		RequireSubprotocol:      o.RequireSubprotocol,
+		OriginPatterns:          o.OriginPatterns,
+		InsecureSkipOriginCheck: o.InsecureSkipOriginCheck,
+		Header:                  o.HTTPHeader,
+		Timeout:                 o.HandshakeTimeout,
 	}
-	return func(offers []handshake.Extension) ([]handshake.Extension, error) {
-		ext, params, ok := serverDeflate(o.Compression, offers)
-		if !ok {
-			return nil, nil
+	if o.Compression != CompressionDisabled {
+		so.NegotiateExtensions = func(offers []handshake.Extension) ([]handshake.Extension, error) {
+			ext, params, ok := serverDeflate(o.Compression, offers)
+			if !ok {
+				return nil, nil
+			}
+			*deflate = &params
+			return []handshake.Extension{ext}, nil
 		}
-		*deflate = &params
-		return []handshake.Extension{ext}, nil
 	}
+	return so
 }
 
 // connOptions is what New gets for a Conn accepted with o, whose

@@ -17,21 +17,13 @@ import (
 // stream: reads from r.Body, writes to w, each write flushed.
 func acceptExtendedConnect(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	var deflate *handshake.DeflateParams
-	negotiate := opts.negotiator(&deflate)
 	rc := http.NewResponseController(w)
 	// The stream outlives the server's ReadTimeout and WriteTimeout, as a
 	// hijacked connection does: clear the deadlines they set. (Errors mean
 	// the writer has no deadlines: nothing to clear.)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	res, err := handshake.AcceptExtendedConnect(w, r, &handshake.ServerOptions{
-		NegotiateExtensions:     negotiate,
-		Subprotocols:            opts.Subprotocols,
-		RequireSubprotocol:      opts.RequireSubprotocol,
-		OriginPatterns:          opts.OriginPatterns,
-		InsecureSkipOriginCheck: opts.InsecureSkipOriginCheck,
-		Header:                  opts.HTTPHeader,
-	})
+	res, err := handshake.AcceptExtendedConnect(w, r, opts.serverOptions(&deflate))
 	if err != nil {
 		return nil, err
 	}
