@@ -620,13 +620,7 @@ func TestAdvisoryEmptyFragmentFlood(t *testing.T) {
 			name = "client"
 		}
 		t.Run(name, func(t *testing.T) {
-			var c *Conn
-			var p *rawPeer
-			if client {
-				c, p = clientWithPeer(t, nil)
-			} else {
-				c, p = serverWithPeer(t, nil)
-			}
+			c, p := withPeer(t, client, nil)
 			const n = 100000
 			flood := p.frame(false, 0, wsframe.OpBinary, []byte{'a'})
 			empty := p.frame(false, 0, wsframe.OpContinuation, nil)

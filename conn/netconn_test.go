@@ -111,13 +111,7 @@ func TestNetConnWriteTimeoutQueuedOrNothing(t *testing.T) {
 // ahead of the next frame written (found in review).
 func TestNetConnReadIgnoresWriteDeadline(t *testing.T) {
 	for _, client := range []bool{false, true} {
-		var c *Conn
-		var p *rawPeer
-		if client {
-			c, p = clientWithPeer(t, nil)
-		} else {
-			c, p = serverWithPeer(t, nil)
-		}
+		c, p := withPeer(t, client, nil)
 		nc := NetConn(context.Background(), c, MessageBinary)
 		require.NoError(t, nc.SetWriteDeadline(time.Unix(1, 0)))
 		p.sendFrame(true, wsframe.OpPing, []byte("first"))

@@ -67,6 +67,15 @@ func clientWithPeer(t testing.TB, opts *Options) (*Conn, *rawPeer) {
 	return c, &rawPeer{t: t, nc: b, br: bufio.NewReader(b)}
 }
 
+// withPeer returns a Conn of the given role (client when client is true)
+// and a raw peer playing the other one.
+func withPeer(t testing.TB, client bool, opts *Options) (*Conn, *rawPeer) {
+	if client {
+		return clientWithPeer(t, opts)
+	}
+	return serverWithPeer(t, opts)
+}
+
 var testKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
 
 // frame encodes a frame as the peer sends it (masked when it is a client).

@@ -167,13 +167,7 @@ func TestProtocolViolations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := &Options{ReadLimit: 1000}
-			var c *Conn
-			var p *rawPeer
-			if tt.client {
-				c, p = clientWithPeer(t, opts)
-			} else {
-				c, p = serverWithPeer(t, opts)
-			}
+			c, p := withPeer(t, tt.client, opts)
 			res := readAsync(c)
 			tt.send(p)
 			p.expectClose(tt.code)

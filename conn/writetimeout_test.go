@@ -16,13 +16,7 @@ import (
 // and in order: the rest of the cut frame first, then the next message.
 func TestWriteTimeoutMidFrameKeepsTheStream(t *testing.T) {
 	for _, client := range []bool{false, true} {
-		var c *Conn
-		var p *rawPeer
-		if client {
-			c, p = clientWithPeer(t, nil)
-		} else {
-			c, p = serverWithPeer(t, nil)
-		}
+		c, p := withPeer(t, client, nil)
 		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the socket buffers hold
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		err := c.Write(ctx, MessageBinary, big)
