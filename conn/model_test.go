@@ -1180,35 +1180,6 @@ func modelTLS() (server, client *tls.Config, err error) {
 		&tls.Config{RootCAs: modelCertPool, ServerName: "127.0.0.1"}, nil
 }
 
-// modelTCPPair returns a loopback TCP connection's two ends: the one that
-// dialled and the one that accepted.
-func modelTCPPair() (dialed, accepted net.Conn, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
-	}
-	b := <-ch
-	if b.err != nil {
-		a.Close()
-		return nil, nil, b.err
-	}
-	return a, b.c, nil
-}
-
 func (r *modelRun) setBuffers(sut, peer net.Conn) {
 	if tc, ok := sut.(*net.TCPConn); ok && r.cfg.sndBuf > 0 {
 		tc.SetWriteBuffer(r.cfg.sndBuf)
@@ -1231,7 +1202,7 @@ func (r *modelRun) setup() error {
 	case "pipe":
 		sutNC, peerNC = net.Pipe()
 	case "tcp", "tls":
-		a, b, err := modelTCPPair()
+		a, b, err := loopbackTCP()
 		if err != nil {
 			return err
 		}

@@ -28,11 +28,23 @@ type rawPeer struct {
 	client bool // the peer plays the client: it masks what it sends
 }
 
-// tcpPair returns the two ends of a loopback TCP connection.
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends.
 func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, b, err := loopbackTCP()
 	require.NoError(t, err)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// loopbackTCP returns a loopback TCP connection's two ends: the one that
+// dialled and the one that accepted.
+func loopbackTCP() (dialed, accepted net.Conn, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
 	defer ln.Close()
 	type res struct {
 		c   net.Conn
@@ -44,11 +56,15 @@ func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 		ch <- res{c, err}
 	}()
 	a, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	r := <-ch
-	require.NoError(t, r.err)
-	t.Cleanup(func() { a.Close(); r.c.Close() })
-	return a, r.c
+	if err != nil {
+		return nil, nil, err
+	}
+	b := <-ch
+	if b.err != nil {
+		a.Close()
+		return nil, nil, b.err
+	}
+	return a, b.c, nil
 }
 
 // serverWithPeer returns a server-side Conn and a raw client peer.
