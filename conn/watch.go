@@ -281,17 +281,6 @@ func (c *Conn) setUserDeadline(read bool, t time.Time) error {
 	return w.set(earliest(t, w.internal))
 }
 
-// userDeadline returns the user's deadline of one direction.
-func (c *Conn) userDeadline(read bool) time.Time {
-	if c.watch.Load() == nil {
-		return time.Time{}
-	}
-	w := c.watchFor(read)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.user
-}
-
 // setInternalDeadline sets a deadline of the Conn's own for one
 // direction (the close handshake's waits): the user's deadline cannot
 // lift it, though an earlier one of the user's still applies.
