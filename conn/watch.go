@@ -29,8 +29,13 @@ import (
 //     it: its registration is dropped when the call ends, or the
 //     cancellation would start the registration's goroutine for nothing.
 //
-// A registration that fires between calls, or during a call under another
-// context, does nothing: it interrupts only a call under its own context.
+//   - the close handshake's waits have a deadline of the Conn's own
+//     (internal), which the user's deadline cannot lift.
+//
+// Contexts are told apart by their Done channel (a context's type need not
+// be comparable). A registration that fires between calls, or during a
+// call under another context, does nothing: it interrupts only a call
+// under its own context.
 type watch struct {
 	mu       sync.Mutex
 	ctx      context.Context // the registered context, or nil
@@ -263,7 +268,7 @@ func (w *watch) fire(d <-chan struct{}) {
 	w.mu.Unlock()
 }
 
-// setUser sets the user's deadline of one direction (NetConn). It reaches
+// setUserDeadline sets the user's deadline of one direction (NetConn). It reaches
 // a call already blocked, unless that call's context has an earlier one.
 func (c *Conn) setUserDeadline(read bool, t time.Time) error {
 	w := c.watchFor(read)
