@@ -15,10 +15,8 @@ import (
 //   - the user's deadline (NetConn.SetReadDeadline and friends) is the
 //     connection's deadline whenever no call with a context of its own is
 //     in progress, and stays in force during such a call when it is earlier;
-//
 //   - a call with a deadline context sets the earlier of the two for the
 //     call, and puts the user's back when it ends;
-//
 //   - a call with a context that can be cancelled is interrupted by a
 //     deadline in the past, set by a context.AfterFunc registration. For a
 //     context without a deadline the registration is kept between calls
@@ -30,7 +28,6 @@ import (
 //     made for one call (context.WithTimeout) and cancelled right after
 //     it: its registration is dropped when the call ends, or the
 //     cancellation would start the registration's goroutine for nothing.
-//
 //   - the close handshake's waits have a deadline of the Conn's own
 //     (internal), which the user's deadline cannot lift.
 //
