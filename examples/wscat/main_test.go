@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ws6455/ws6455/conn"
-	"github.com/ws6455/ws6455/examples/chat/chatserver"
 	"github.com/ws6455/ws6455/examples/echo/echoserver"
 	"github.com/ws6455/ws6455/wsframe"
 )
@@ -79,13 +78,40 @@ type wscat struct {
 	done           chan int
 }
 
+// start runs wscat as on a terminal's output (the decorated view), with
+// input from a pipe.
 func start(t *testing.T, ctx context.Context, args ...string) *wscat {
+	t.Helper()
+	return startTTY(t, ctx, true, args...)
+}
+
+// startTTY runs wscat with input from a pipe and says whether its standard
+// output is a terminal.
+func startTTY(t *testing.T, ctx context.Context, tty bool, args ...string) *wscat {
 	t.Helper()
 	pr, pw := io.Pipe()
 	w := &wscat{stdin: pw, stdout: newLines(), stderr: newLines(), done: make(chan int, 1)}
-	go func() { w.done <- run(ctx, args, pr, w.stdout, w.stderr) }()
+	s := streams{stdin: pr, stdout: w.stdout, stderr: w.stderr, stdoutTTY: tty}
+	go func() { w.done <- run(ctx, args, s) }()
 	t.Cleanup(func() { pw.Close() })
 	return w
+}
+
+// runOnce runs wscat to its end with the given input and returns its
+// status and outputs (standard output not a terminal).
+func runOnce(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), args, streams{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb})
+	}()
+	select {
+	case code = <-done:
+	case <-time.After(testTimeout):
+		t.Fatalf("wscat %q did not exit", args)
+	}
+	return code, out.String(), errb.String()
 }
 
 func (w *wscat) send(t *testing.T, line string) {
@@ -238,8 +264,8 @@ func TestPeerClose(t *testing.T) {
 	}{
 		{wsframe.CloseNormal, "done", `closed by peer: 1000 (normal closure) "done"`, exitOK},
 		{wsframe.CloseGoingAway, "", `closed by peer: 1001 (going away)`, exitOK},
-		{wsframe.ClosePolicyViolation, "no", `closed by peer: 1008 (policy violation) "no"`, exitError},
-		{4000, "custom", `closed by peer: 4000 "custom"`, exitError},
+		{wsframe.ClosePolicyViolation, "no", `closed by peer: 1008 (policy violation) "no"`, exitPeerClose},
+		{4000, "custom", `closed by peer: 4000 "custom"`, exitPeerClose},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(uint16(tt.code)), func(t *testing.T) {
@@ -263,27 +289,46 @@ func TestPeerClose(t *testing.T) {
 	}
 }
 
-// TestHeadersAndRefusal uses the chat server, which wants a token: -H
-// carries it, and without it the 401 and its reason are shown.
+// TestHeadersAndRefusal: -H reaches the server; a refused handshake shows
+// the status and the server's one-line plain-text reason, and an HTML page
+// is summarised, not printed.
 func TestHeadersAndRefusal(t *testing.T) {
-	ts := httptest.NewServer(chatserver.New(chatserver.Config{Token: "tok"}))
+	page := "<!DOCTYPE html><html><head><title>403</title></head><body>" + strings.Repeat("<p>nope</p>\n", 200) + "</body></html>"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/html":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, page)
+		case r.Header.Get("Authorization") != "Bearer tok":
+			http.Error(w, "missing token: add an Authorization: Bearer header\nsecond line not shown", http.StatusUnauthorized)
+		default:
+			c, err := conn.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			c.Write(ctx, conn.MessageText, []byte("extra="+r.Header.Get("X-Extra")))
+			c.Read(ctx) // answers wscat's close
+		}
+	}))
 	defer ts.Close()
-	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws?nick=cli"
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
 
-	var stdout, stderr strings.Builder
-	code := run(context.Background(), []string{u}, strings.NewReader(""), &stdout, &stderr)
-	assert.Equal(t, exitError, code)
-	assert.Equal(t, "wscat: handshake refused: 401 Unauthorized\nwscat: missing token: add ?token=... or an Authorization: Bearer header\n", stderr.String())
+	code, stdout, stderr := runOnce(t, "", u)
+	assert.Equal(t, exitConnect, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "wscat: handshake refused: 401 Unauthorized\nwscat: missing token: add an Authorization: Bearer header …\n", stderr)
+
+	code, _, stderr = runOnce(t, "", u[:strings.LastIndex(u, "/")]+"/html")
+	assert.Equal(t, exitConnect, code)
+	assert.Equal(t, "wscat: handshake refused: 403 Forbidden\nwscat: (not shown: a body of 1024 bytes, text/html)\n", stderr,
+		"the library keeps the first KiB of the body; none of it is printed")
 
 	w := start(t, context.Background(), "-H", "Authorization: Bearer tok", "-H", "X-Extra: 1", u)
 	assert.Equal(t, "connected to "+u, w.stderr.next(t))
-	assert.Contains(t, w.stdout.next(t), `"type":"welcome"`)
-	w.send(t, `{"type":"say","text":"hi"}`)
-	for range 2 { // join, then our message
-		if line := w.stdout.next(t); strings.Contains(line, `"type":"message"`) {
-			assert.Contains(t, line, `"text":"hi"`)
-		}
-	}
+	assert.Equal(t, "< extra=1", w.stdout.next(t))
 	w.stdin.Close()
 	assert.Equal(t, exitOK, w.wait(t))
 }
@@ -319,15 +364,33 @@ func TestUsage(t *testing.T) {
 		{"header on server", []string{"-listen", "127.0.0.1:0", "-H", "A: b"}, exitUsage, "-H is for the client only"},
 		{"unknown flag", []string{"-nope", "ws://a"}, exitUsage, "flag provided but not defined"},
 		{"help", []string{"-h"}, exitOK, "usage: wscat"},
-		{"bad scheme", []string{"ftp://127.0.0.1/"}, exitError, "wscat: "},
+		{"bad scheme", []string{"ftp://127.0.0.1/"}, exitUsage, `wscat: URL scheme "ftp": want ws, wss, http or https`},
+		{"no scheme", []string{"localhost:8080/echo"}, exitUsage, `wscat: URL "localhost:8080/echo" has no scheme: did you mean ws://localhost:8080/echo ?`},
+		{"no scheme, flag after", []string{"example.com", "-count", "1"}, exitUsage, `did you mean ws://example.com ?`},
+		{"no scheme, URL in the query", []string{"example.com/x?u=http://y"}, exitUsage, `did you mean ws://example.com/x?u=http://y ?`},
+		{"scheme-relative", []string{"//example.com/x"}, exitUsage, `did you mean ws://example.com/x ?`},
+		{"upper-case scheme", []string{"WS:///x"}, exitUsage, "has no host"},
+		{"no host", []string{"ws:///path"}, exitUsage, "has no host"},
+		{"x and file", []string{"-x", "a", "-file", "f", "ws://a"}, exitUsage, "-x and -file both give the message"},
+		{"missing file", []string{"-file", "/nonexistent/wscat", "ws://a"}, exitUsage, "-file: open /nonexistent/wscat"},
+		{"bad output", []string{"-output", "json", "ws://a"}, exitUsage, "-output: want pretty, raw or auto"},
+		{"bad binfmt", []string{"-binfmt", "b32", "ws://a"}, exitUsage, "-binfmt: want raw, hex or base64"},
+		{"negative count", []string{"-count", "-2", "ws://a"}, exitUsage, "want a number of messages, 0 or more"},
+		{"cert without key", []string{"-cert", "c.pem", "ws://a"}, exitUsage, "-cert and -key go together"},
+		{"cacert on server without cert", []string{"-listen", "127.0.0.1:0", "-cacert", "ca.pem"}, exitUsage, "-cacert with -listen needs -cert"},
+		{"origin on server", []string{"-listen", "127.0.0.1:0", "-origin", "http://a"}, exitUsage, "-origin is for the client only"},
+		{"proxy on server", []string{"-listen", "127.0.0.1:0", "-proxy", "127.0.0.1:1"}, exitUsage, "-proxy is for the client only"},
+		{"socks proxy", []string{"-proxy", "socks5://127.0.0.1:1", "ws://a"}, exitUsage, `-proxy: scheme "socks5"`},
+		{"bad origin", []string{"-origin", "a b", "ws://a"}, exitUsage, "-origin: spaces"},
+		{"bad slash", []string{"-slash=maybe", "ws://a"}, exitUsage, "want true or false"},
+		{"unreadable cacert", []string{"-cacert", "/nonexistent/ca.pem", "ws://127.0.0.1:1"}, exitUsage, "-cacert: open /nonexistent/ca.pem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr strings.Builder
-			code := run(context.Background(), tt.args, strings.NewReader(""), &stdout, &stderr)
+			code, stdout, stderr := runOnce(t, "", tt.args...)
 			assert.Equal(t, tt.code, code)
-			assert.Contains(t, stderr.String(), tt.msg)
-			assert.Empty(t, stdout.String())
+			assert.Contains(t, stderr, tt.msg)
+			assert.Empty(t, stdout)
 		})
 	}
 }
