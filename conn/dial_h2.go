@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ws6455/ws6455/handshake"
 	"github.com/ws6455/ws6455/internal/streamconn"
@@ -59,7 +60,8 @@ func DialExtendedConnect(ctx context.Context, rt http.RoundTripper, rawURL strin
 		}
 	}
 	pr, pw := io.Pipe()
-	req, err := handshake.NewExtendedConnectRequest(rawURL, pr, hopts)
+	reqBody := &requestBody{PipeReader: pr, closed: make(chan struct{})}
+	req, err := handshake.NewExtendedConnectRequest(rawURL, reqBody, hopts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +122,20 @@ func DialExtendedConnect(ctx context.Context, rt http.RoundTripper, rawURL strin
 		pw.CloseWithError(errStreamReset)
 		cancel()
 	}
-	end := func() { pw.Close() } // END_STREAM: the client's half of the stream is done
+	end := func() {
+		// END_STREAM: the client's half of the stream is done. The
+		// Transport closes the request body once it has sent END_STREAM
+		// (or once the stream is over): wait for that, briefly, so that
+		// closing the response body next does not reset a stream that is
+		// ending cleanly (RST_STREAM CANCEL instead of END_STREAM).
+		pw.Close()
+		t := time.NewTimer(endStreamWait)
+		defer t.Stop()
+		select {
+		case <-reqBody.closed:
+		case <-t.C:
+		}
+	}
 	addrMu.Lock()
 	la, ra := local, remote
 	addrMu.Unlock()
@@ -130,6 +145,23 @@ func DialExtendedConnect(ctx context.Context, rt http.RoundTripper, rawURL strin
 }
 
 var errStreamReset = errors.New("conn: write timed out; HTTP/2 stream reset")
+
+// endStreamWait bounds how long closing a client's stream waits for the
+// Transport to send END_STREAM.
+const endStreamWait = time.Second
+
+// requestBody is the client's half of the stream, as the Transport reads
+// it; closed is closed when the Transport closes it (it is done with it).
+type requestBody struct {
+	*io.PipeReader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *requestBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return b.PipeReader.Close()
+}
 
 // responseBody ends the request's context when the response body is
 // closed, so that nothing of the stream outlives the Conn.

@@ -13,9 +13,12 @@
 // over cleartext TCP with prior knowledge (h2c), for servers that accept it
 // (http.Server with Protocols.SetUnencryptedHTTP2): there is no upgrade
 // from HTTP/1.1. Either way the server must advertise
-// SETTINGS_ENABLE_CONNECT_PROTOCOL (a Go server: GODEBUG=http2xconnect=1,
-// see package conn); otherwise Dial fails with an error that matches
-// conn.ErrExtendedConnectUnsupported.
+// SETTINGS_ENABLE_CONNECT_PROTOCOL (a Go 1.26/1.27 server: started with
+// GODEBUG=http2xconnect=1 in its environment; Go 1.28 is expected to add
+// http.HTTP2Config.EnableConnectProtocol; see "HTTP/2" in package conn);
+// otherwise Dial fails with an error that matches
+// conn.ErrExtendedConnectUnsupported: dial with conn.Dial (HTTP/1.1)
+// instead if you want a fallback.
 //
 // The returned *conn.Conn is a client (it masks what it sends) with the
 // same API as one from conn.Dial. Its NetConn is the stream, not a TCP

@@ -63,7 +63,16 @@ type chunk struct {
 }
 
 // readSize is the most the pump reads ahead of the Conn's reader.
-const readSize = 16 << 10
+// idleReadSize is what it holds while the stream is quiet: a read that
+// fills it takes a readSize buffer from a pool for the next read, and a
+// read that leaves that mostly empty gives it back, so an idle WebSocket
+// holds idleReadSize bytes rather than readSize.
+const (
+	readSize     = 16 << 10
+	idleReadSize = 1 << 10
+)
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
 // New returns a Conn that reads body and writes to w. kill must end the
 // stream at once, so that a write blocked in it returns (it may be called
@@ -84,8 +93,13 @@ func New(body io.ReadCloser, w Writer, kill, end func(), local, remote net.Addr)
 
 // pump reads the body ahead of Read, one buffer at a time.
 func (c *Conn) pump() {
-	buf := make([]byte, readSize)
+	small := make([]byte, idleReadSize)
+	var big *[]byte // from readBufs while data flows
 	for {
+		buf := small
+		if big != nil {
+			buf = *big
+		}
 		n, err := c.body.Read(buf)
 		select {
 		case c.chunks <- chunk{buf[:n], err}:
@@ -99,6 +113,14 @@ func (c *Conn) pump() {
 		case <-c.consumed:
 		case <-c.done:
 			return
+		}
+		// The reader has copied buf out: it may be reused or given back.
+		switch {
+		case big == nil && n == len(small):
+			big = readBufs.Get().(*[]byte)
+		case big != nil && n < idleReadSize:
+			readBufs.Put(big)
+			big = nil
 		}
 	}
 }

@@ -152,3 +152,56 @@ func TestCloseUnblocks(t *testing.T) {
 	require.Equal(t, int32(1), kills2.Load())
 	require.Equal(t, int32(0), ends2.Load())
 }
+
+// chunkedBody hands out its chunks one per Read (at most len(p) of one),
+// as an HTTP/2 request body does with DATA frames, and records the size
+// of the buffer each Read was given.
+type chunkedBody struct {
+	chunks [][]byte
+	sizes  []int
+}
+
+func (b *chunkedBody) Read(p []byte) (int, error) {
+	b.sizes = append(b.sizes, len(p))
+	if len(b.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.chunks[0])
+	if b.chunks[0] = b.chunks[0][n:]; len(b.chunks[0]) == 0 {
+		b.chunks = b.chunks[1:]
+	}
+	return n, nil
+}
+
+func (b *chunkedBody) Close() error { return nil }
+
+// TestReadAheadBuffers: the read-ahead waits on a quiet stream with a
+// small buffer, switches to a large one while data flows (a Read that
+// fills the small one) and back once a Read leaves it mostly empty; the
+// bytes arrive whole and in order through every switch.
+func TestReadAheadBuffers(t *testing.T) {
+	big := make([]byte, 100<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	var want []byte
+	body := &chunkedBody{}
+	for _, chunk := range [][]byte{[]byte("small"), big, []byte("tail"), []byte("again")} {
+		body.chunks = append(body.chunks, chunk)
+		want = append(want, chunk...)
+	}
+	c := New(body, pipeWriter{}, func() {}, nil, Addr{}, Addr{})
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	// small; big: one idle-sized read, then readSize reads until the
+	// 100 KiB chunk is drained; "tail" into a large buffer, which makes
+	// the next read small again; "again"; EOF.
+	require.Equal(t, idleReadSize, body.sizes[0])
+	require.Equal(t, idleReadSize, body.sizes[1], "the read after a short one stays small")
+	require.Equal(t, readSize, body.sizes[2], "a full small read brings a large buffer")
+	last := len(body.sizes) - 1
+	require.Equal(t, idleReadSize, body.sizes[last], "a short read gives the large buffer back")
+	require.Equal(t, idleReadSize, body.sizes[last-1])
+}
