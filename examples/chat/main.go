@@ -1,4 +1,5 @@
-// Command chat is a WebSocket chat room.
+// Command chat is a WebSocket chat room, served by this one process (for
+// many processes behind a load balancer, see examples/chat/redis).
 //
 //	go run ./examples/chat -addr 127.0.0.1:8082 -token secret
 //
@@ -8,8 +9,8 @@
 // "Authorization: Bearer TOKEN"); messages are JSON, see package
 // chatserver.
 //
-// SIGINT or SIGTERM closes every client with 1001 (going away) and waits,
-// boundedly, for the close handshakes.
+// SIGINT or SIGTERM tells every client to reconnect, closes it with 1001
+// (going away) and waits, boundedly, for the close handshakes.
 package main
 
 import (
@@ -65,7 +66,7 @@ func serve(ln net.Listener, token string, srv *chatserver.Server, shutdownTimeou
 	case <-ctx.Done():
 	}
 	stop()
-	log.Printf("shutting down: closing the room with 1001")
+	log.Printf("draining: clients are told to reconnect, then closed with 1001")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := errors.Join(hs.Shutdown(sctx), srv.Shutdown(sctx)); err != nil {

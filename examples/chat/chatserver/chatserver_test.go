@@ -74,9 +74,9 @@ func readEvent(t *testing.T, c *conn.Conn) Event {
 
 // brief drops the fields that change from run to run.
 func brief(ev Event) Event {
-	ev.Time = time.Time{}
+	ev.Time, ev.ID, ev.Session = time.Time{}, "", ""
 	for i := range ev.History {
-		ev.History[i].Time = time.Time{}
+		ev.History[i].Time, ev.History[i].ID = time.Time{}, ""
 	}
 	return ev
 }
@@ -339,9 +339,10 @@ func TestShutdown(t *testing.T) {
 	defer cancel()
 	require.NoError(t, s.Shutdown(ctx))
 	for range 2 {
-		assert.EqualError(t, <-errs, "1001")
+		assert.EqualError(t, <-errs, "reconnect 1001")
 	}
-	assert.Empty(t, s.Members())
+	// The members keep their nicknames, to resume on another server.
+	assert.Equal(t, []string{"a", "b"}, s.Members())
 }
 
 // closeErrNoT reads until the end and returns the close code as text; it
@@ -349,9 +350,14 @@ func TestShutdown(t *testing.T) {
 func closeErrNoT(c *conn.Conn) string {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	var seen string
 	for range 100 {
-		if _, _, err := c.Read(ctx); err != nil {
-			return fmt.Sprint(uint16(conn.CloseCode(err)))
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			return seen + fmt.Sprint(uint16(conn.CloseCode(err)))
+		}
+		if strings.Contains(string(msg), `"type":"reconnect"`) {
+			seen = "reconnect "
 		}
 	}
 	return "no close"
@@ -372,4 +378,173 @@ func TestPage(t *testing.T) {
 
 func TestNewPanicsWithoutToken(t *testing.T) {
 	assert.Panics(t, func() { New(Config{}) })
+}
+
+// dialQuery connects with the given query and returns the connection and
+// its welcome (not briefed).
+func dialQuery(t *testing.T, base, query string) (*conn.Conn, Event) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, _, err := conn.Dial(ctx, base+"/ws?token="+token+"&"+query, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.CloseNow() })
+	return c, readEvent(t, c)
+}
+
+// TestResume: a client comes back with its session and the last id it
+// saw. While its nickname is held (its old connection not yet noticed
+// gone), it takes the nickname back silently and the old connection is
+// closed with 4000; after the room saw it leave, it joins again. Either
+// way its welcome carries exactly what it missed, and live events follow
+// without a gap or a repeat.
+func TestResume(t *testing.T) {
+	base := startServer(t, New(Config{Token: token, HistorySize: -1}))
+	ada1, welcome := dialQuery(t, base, "nick=ada")
+	require.NotEmpty(t, welcome.Session)
+	session := welcome.Session
+	expect(t, ada1, Event{Type: "join", Nick: "ada"})
+	bob := join(t, base, "bob", "ada", "bob")
+	expect(t, bob, Event{Type: "join", Nick: "bob"})
+	expect(t, ada1, Event{Type: "join", Nick: "bob"})
+	say(t, bob, "one")
+	one := readEvent(t, ada1)
+	require.Equal(t, "one", one.Text)
+	expect(t, bob, Event{Type: "message", Nick: "bob", Text: "one"})
+	say(t, bob, "two")
+	expect(t, bob, Event{Type: "message", Nick: "bob", Text: "two"})
+
+	// Same session, old connection still open: a silent takeover.
+	ada2, welcome := dialQuery(t, base, "nick=ada&session="+session+"&last="+one.ID)
+	assert.Equal(t, Event{Type: "welcome", Nick: "ada", Resumed: true, Members: []string{"ada", "bob"},
+		History: []Event{{Type: "message", Nick: "bob", Text: "two"}}}, brief(welcome))
+	assert.Equal(t, session, welcome.Session)
+	assert.Equal(t, conn.CloseError{Code: CloseReplaced, Reason: "session resumed on another connection"}, closeErr(t, ada1))
+	say(t, bob, "three")
+	three := Event{Type: "message", Nick: "bob", Text: "three"}
+	expect(t, bob, three) // no leave, no join in between
+	got := readEvent(t, ada2)
+	assert.Equal(t, three, brief(got))
+	assert.Equal(t, 1, CompareIDs(got.ID, welcome.History[0].ID))
+
+	// The room saw ada leave: coming back, she joins again.
+	require.NoError(t, ada2.Close(wsframe.CloseNormal, ""))
+	expect(t, bob, Event{Type: "leave", Nick: "ada", Text: "left"})
+	ada3, welcome := dialQuery(t, base, "nick=ada&session="+session+"&last="+got.ID)
+	assert.Equal(t, Event{Type: "welcome", Nick: "ada", Members: []string{"ada", "bob"}, History: []Event{
+		{Type: "leave", Nick: "ada", Text: "left"},
+		{Type: "join", Nick: "ada"},
+	}}, brief(welcome))
+	expect(t, bob, Event{Type: "join", Nick: "ada"})
+	say(t, bob, "four")
+	expect(t, ada3, Event{Type: "message", Nick: "bob", Text: "four"})
+
+	// Another session cannot take the nickname.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, resp, err := conn.Dial(ctx, base+"/ws?token="+token+"&nick=ada&session=guess", nil)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+}
+
+// TestResumeGap: an id older than the room's memory gets what is left,
+// flagged as incomplete.
+func TestResumeGap(t *testing.T) {
+	base := startServer(t, New(Config{Token: token, HistorySize: -1, Backplane: NewMemoryBackplane(2)}))
+	bob := join(t, base, "bob", "bob")
+	expect(t, bob, Event{Type: "join", Nick: "bob"})
+	for _, m := range []string{"a", "b", "c"} {
+		say(t, bob, m)
+		expect(t, bob, Event{Type: "message", Nick: "bob", Text: m})
+	}
+	_, welcome := dialQuery(t, base, "nick=ada&last=1-0")
+	assert.Equal(t, Event{Type: "welcome", Nick: "ada", Gap: true, Members: []string{"ada", "bob"}, History: []Event{
+		{Type: "message", Nick: "bob", Text: "c"},
+		{Type: "join", Nick: "ada"},
+	}}, brief(welcome))
+}
+
+func TestResumeRefused(t *testing.T) {
+	base := startServer(t, New(Config{Token: token}))
+	for _, tt := range []struct{ query, body string }{
+		{"nick=ada&last=x", "bad event id"},
+		{"nick=ada&last=1-2-3", "bad event id"},
+		{"nick=ada&session=" + strings.Repeat("s", MaxSessionLen+1), "session too long"},
+		{"nick=ada&session=a%20b", "printable ASCII"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		_, resp, err := conn.Dial(ctx, base+"/ws?token="+token+"&"+tt.query, nil)
+		cancel()
+		require.Error(t, err, tt.query)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, tt.query)
+		var re *handshake.ResponseError
+		require.ErrorAs(t, err, &re)
+		assert.Contains(t, string(re.Body), tt.body, tt.query)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "0-0", 0}, {"1-0", "0-5", 1}, {"1-0", "1-1", -1}, {"10-0", "9-99", 1},
+		{"18446744073709551615-18446744073709551615", "18446744073709551615-18446744073709551614", 1},
+	} {
+		assert.Equal(t, tt.want, CompareIDs(tt.a, tt.b), "%s vs %s", tt.a, tt.b)
+		assert.Equal(t, -tt.want, CompareIDs(tt.b, tt.a), "%s vs %s", tt.b, tt.a)
+	}
+	assert.Equal(t, "5-2", prevID("5-3"))
+	assert.Equal(t, "4-18446744073709551615", prevID("5-0"))
+	assert.Equal(t, "0-0", prevID("0-1"))
+	for _, bad := range []string{"x", "1", "1-", "-1", "1-2-3", "1-x", " 1-2", "18446744073709551616-0"} {
+		_, _, err := ParseID(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+// TestMemoryBackplane checks the in-process log's reads and presence.
+func TestMemoryBackplane(t *testing.T) {
+	ctx := context.Background()
+	b := NewMemoryBackplane(3)
+	last, _ := b.Last(ctx)
+	assert.Equal(t, "0-0", last)
+	var ids []string
+	for i := range 4 {
+		id, err := b.Publish(ctx, Event{Type: "message", Text: fmt.Sprint(i)})
+		require.NoError(t, err)
+		if i > 0 {
+			require.Equal(t, 1, CompareIDs(id, ids[i-1]))
+		}
+		ids = append(ids, id)
+	}
+	evs, complete, err := b.Read(ctx, ids[1], -1)
+	require.NoError(t, err)
+	assert.True(t, complete)
+	assert.Len(t, evs, 2)
+	_, complete, _ = b.Read(ctx, ids[0], -1)
+	assert.False(t, complete, "trimmed")
+	_, complete, _ = b.Read(ctx, "", -1)
+	assert.False(t, complete, "trimmed")
+	evs, _ = b.Tail(ctx, ids[3], 5)
+	assert.Len(t, evs, 2)
+	evs, _ = b.Tail(ctx, "", 1)
+	assert.Equal(t, ids[3], evs[0].ID)
+	evs, err = b.Wait(ctx, ids[2])
+	require.NoError(t, err)
+	assert.Equal(t, ids[3], evs[0].ID)
+
+	resumed, err := b.Claim(ctx, "ada", "s", "o1")
+	require.NoError(t, err)
+	assert.False(t, resumed)
+	_, err = b.Claim(ctx, "ada", "t", "o2")
+	assert.ErrorIs(t, err, ErrNickTaken)
+	resumed, _ = b.Claim(ctx, "ada", "s", "o3")
+	assert.True(t, resumed)
+	released, _ := b.Release(ctx, "ada", "o1")
+	assert.False(t, released)
+	released, _ = b.Release(ctx, "ada", "o3")
+	assert.True(t, released)
+	members, _ := b.Members(ctx)
+	assert.Empty(t, members)
 }

@@ -2,6 +2,7 @@ package chatserver
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,6 +47,30 @@ func FuzzCheckNick(f *testing.F) {
 		}
 		if strings.ContainsAny(nick, "\x00\n\r\t") {
 			t.Fatalf("accepted control characters in %q", nick)
+		}
+	})
+}
+
+// FuzzParseID: an accepted id is two decimal numbers joined by "-" and
+// compares equal to its canonical form; anything else is an error, never
+// a panic.
+func FuzzParseID(f *testing.F) {
+	f.Add("1700000000000-0")
+	f.Add("0-0")
+	f.Add("1-2-3")
+	f.Fuzz(func(t *testing.T, id string) {
+		ms, seq, err := ParseID(id)
+		if err != nil || id == "" {
+			return
+		}
+		a, b, ok := strings.Cut(id, "-")
+		digits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+		if !ok || !digits(a) || !digits(b) {
+			t.Fatalf("accepted %q", id)
+		}
+		canon := strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq, 10)
+		if CompareIDs(id, canon) != 0 || CompareIDs(id, id) != 0 {
+			t.Fatalf("%q is not %s", id, canon)
 		}
 	})
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package chatredis
+
+const raceEnabled = false
