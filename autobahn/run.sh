@@ -3,7 +3,15 @@
 # client, then checks the reports. Usage:
 #
 #   autobahn/run.sh builtin   the built-in suite (Go only; what `make test` runs)
+#   autobahn/run.sh builtin-h2  the same over HTTP/2 (RFC 8441): every case is
+#                             a stream of one h2c connection, opened with an
+#                             extended CONNECT, in both roles (GODEBUG=http2xconnect=1)
 #   autobahn/run.sh real      the real suite in docker (crossbario/autobahn-testsuite)
+#   autobahn/run.sh peers     the built-in suite against Node's ws (server and
+#                             client), compared case by case with the real
+#                             suite's verdicts for that version; needs node and
+#                             `npm ci --prefix interop/node` (with CI=true a
+#                             missing peer fails, else the test skips)
 #   autobahn/run.sh auto      real when a docker engine answers, else builtin
 #
 # CASES (default '*') and EXCLUDE select cases for the built-in suite;
@@ -24,6 +32,10 @@ if [ "$mode" = auto ]; then
   fi
 fi
 
+if [ "$mode" = peers ]; then
+  WS_AUTOBAHN_PEERS=1 exec go test -count=1 -v -run 'TestNodeWS' ./autobahn/suite
+fi
+
 bin=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$bin"; }
@@ -41,6 +53,16 @@ wait_port() {
 
 server_addr=127.0.0.1:9001
 suite_addr=127.0.0.1:9002
+# builtin-h2: the same runs over HTTP/2, on ports of their own (so that it
+# can run next to builtin), with reports in builtin-h2-{server,client}.
+tag=builtin h2=()
+if [ "$mode" = builtin-h2 ]; then
+  server_addr=127.0.0.1:9011 suite_addr=127.0.0.1:9012 tag=builtin-h2 h2=(-h2)
+  # Go's HTTP/2 server accepts extended CONNECT (RFC 8441) only with this
+  # in the environment at process start (Go 1.26/1.27); the testee server
+  # and the suite's fuzzing server need it.
+  export GODEBUG="${GODEBUG:+$GODEBUG,}http2xconnect=1"
+fi
 out=autobahn/reports
 status=0
 
@@ -49,32 +71,32 @@ pids+=($!)
 wait_port "$server_addr"
 
 case "$mode" in
-builtin)
-  rm -rf "$out/builtin-server" "$out/builtin-client"
+builtin|builtin-h2)
+  rm -rf "$out/$tag-server" "$out/$tag-client"
   t0=$SECONDS
   # Both roles run at once: most of their time goes to compression (groups
   # 12 and 13), and together they keep both cores busy. SERIAL=1 runs them
   # one after the other.
   "$bin/wstest" -mode fuzzingserver -addr "$suite_addr" \
-    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -out "$out/builtin-client" >"$bin/client-role.log" 2>&1 &
+    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -out "$out/$tag-client" >"$bin/client-role.log" 2>&1 &
   pids+=($!)
   wait_port "$suite_addr"
   client_role() {
-    "$bin/client" -url "ws://$suite_addr" -agent ws6455 -parallel "${PARALLEL:-2}" >>"$bin/client-role.log" 2>&1
+    "$bin/client" -url "ws://$suite_addr" -agent ws6455 -parallel "${PARALLEL:-2}" ${h2[@]+"${h2[@]}"} >>"$bin/client-role.log" 2>&1
     echo "client role: $((SECONDS - t0)) s" >>"$bin/client-role.log"
   }
   if [ "${SERIAL:-}" = 1 ]; then client_role; else client_role & client_pid=$!; pids+=($client_pid); fi
 
-  echo "== built-in suite against our server (fuzzingclient mode)"
-  "$bin/wstest" -mode fuzzingclient -url "ws://$server_addr" -agent ws6455 \
-    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -parallel "${PARALLEL:-2}" -out "$out/builtin-server"
+  echo "== built-in suite against our server (fuzzingclient mode${h2[@]+, over HTTP/2})"
+  "$bin/wstest" -mode fuzzingclient -url "ws://$server_addr" -agent ws6455 ${h2[@]+"${h2[@]}"} \
+    -cases "${CASES:-*}" -exclude "${EXCLUDE:-}" -parallel "${PARALLEL:-2}" -out "$out/$tag-server"
   echo "server role: $((SECONDS - t0)) s"
   if [ -n "${client_pid:-}" ] && ! wait "$client_pid"; then status=1; fi
-  "$bin/check" -allow autobahn/allowlist.txt "$out/builtin-server" || status=1
+  "$bin/check" -allow autobahn/allowlist.txt "$out/$tag-server" || status=1
 
-  echo "== built-in suite against our client (fuzzingserver mode)"
+  echo "== built-in suite against our client (fuzzingserver mode${h2[@]+, over HTTP/2})"
   cat "$bin/client-role.log"
-  "$bin/check" -allow autobahn/allowlist.txt "$out/builtin-client" || status=1
+  "$bin/check" -allow autobahn/allowlist.txt "$out/$tag-client" || status=1
   echo "both roles: $((SECONDS - t0)) s"
   ;;
 real)
@@ -93,6 +115,6 @@ real)
   "$bin/check" -allow autobahn/allowlist.txt "$out/client" || status=1
   ;;
 *)
-  echo "usage: $0 builtin|real|auto"; exit 2 ;;
+  echo "usage: $0 builtin|builtin-h2|real|auto|peers"; exit 2 ;;
 esac
 exit $status

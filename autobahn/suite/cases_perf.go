@@ -13,10 +13,16 @@ import (
 
 func init() { groups = append(groups, group9, group10, group12, group13) }
 
-// perfText and perfBinary are the repeated payload patterns of group 9.
+// perfText and perfBinary are the repeated payload patterns of the single
+// frames of 9.1, 9.2, 9.5 and 9.6; fillText and fillBinary the one-octet
+// fill of the fragmented messages of 9.3 and 9.4 and of the round trips
+// of 9.7 and 9.8. They are the real suite's, so that the same octets go on
+// the wire.
 var (
 	perfText   = []byte("BAsd7&jh23")
-	perfBinary = []byte{0xfe, 0xed, 0xfa, 0xce, 0x00, 0xff, 0x10, 0x80}
+	perfBinary = []byte{0x00, 0xfe, 0x23, 0xfa, 0xf0}
+	fillText   = []byte("*")
+	fillBinary = []byte{0xfe}
 )
 
 func sizeName(n int) string {
@@ -41,13 +47,14 @@ func bigEcho(binary bool, size, fragment, chop int, wait time.Duration) func(r *
 		if binary {
 			pat, op = perfBinary, opBin
 		}
-		if fragment > 0 && fragment < size {
-			msg := bytes.Repeat(pat, size/len(pat)+1)[:size]
-			for i := 0; i < size; i += fragment {
-				end := min(i+fragment, size)
-				r.send(frameSpec{op: op, payload: msg[i:end], fin: end == size})
-				op = opCont
+		if fragment > 0 {
+			// Sent as a message, with the real suite's fragmentation
+			// (an exact multiple ends in an empty FIN frame).
+			fill := fillText
+			if binary {
+				fill = fillBinary
 			}
+			r.sendMessage(bytes.Repeat(fill, size), binary, fragment)
 		} else {
 			r.send(frameSpec{op: op, payload: pat, fin: true, repeat: size, chop: chop})
 		}
@@ -182,11 +189,11 @@ func group9() []*Case {
 	for g, k := range kinds {
 		for i, n := range []int{0, 16, 64, 256, 1024, 4096} {
 			wait := []float64{60, 60, 60, 120, 240, 480}[i]
-			pat := perfText
+			fill := fillText
 			if k.binary {
-				pat = perfBinary
+				fill = fillBinary
 			}
-			msg := bytes.Repeat(pat, n/len(pat)+1)[:n]
+			msg := bytes.Repeat(fill, n)
 			open, message := roundTrips(k.binary, 1000, 0, sec(wait), func(int) []byte { return msg })
 			out = append(out, &Case{ID: fmt.Sprintf("9.%d.%d", g+7, i+1),
 				Description: fmt.Sprintf("Sends 1000 %s messages of %d bytes, each after the echo of the previous one, to measure round-trip time.", k.name, n),

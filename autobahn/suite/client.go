@@ -34,6 +34,14 @@ type Options struct {
 	// mode, or accepts in fuzzing-server mode (the first one the client
 	// offers that is in this list is chosen).
 	Protocols []string
+	// HTTP2 runs each case as a stream of an HTTP/2 connection, opened
+	// with an extended CONNECT (RFC 8441), in fuzzing-client mode: ws://
+	// URLs use cleartext HTTP/2 with prior knowledge (h2c), wss:// URLs
+	// TLS with ALPN h2. The server must advertise
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL. A fuzzing server (NewServer)
+	// needs no option: it serves extended CONNECTs that reach it over
+	// HTTP/2.
+	HTTP2 bool
 	// Skip, when set, is asked for every case a client requests in
 	// fuzzing-server mode: when it returns true the suite closes the
 	// connection at once and records nothing for that case (the real
@@ -54,6 +62,9 @@ func (o *Options) orDefault() *Options {
 // complete the opening handshake are results too (FAILED), not errors.
 func RunCase(ctx context.Context, wsURL string, c *Case, index int, opts *Options) *Result {
 	opts = opts.orDefault()
+	if opts.HTTP2 {
+		return runCaseH2(ctx, wsURL, c, index, opts, nil)
+	}
 	addr, host, target, err := parseWSURL(wsURL)
 	if err != nil {
 		return failedResult(c, index, opts.Agent, err)
@@ -141,6 +152,12 @@ func FuzzingClient(ctx context.Context, wsURL string, cases []*Case, opts *Optio
 	if par <= 0 {
 		par = runtime.NumCPU()
 	}
+	var h2c *h2Client
+	if opts.HTTP2 {
+		// One HTTP/2 connection carries every case, each on a stream.
+		h2c = newH2Client(wsURL, opts.Dial)
+		defer h2c.close()
+	}
 	results := make([]*Result, len(cases))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -151,7 +168,12 @@ func FuzzingClient(ctx context.Context, wsURL string, cases []*Case, opts *Optio
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				res := RunCase(ctx, wsURL, cases[i], i+1, opts)
+				var res *Result
+				if h2c != nil {
+					res = runCaseH2(ctx, wsURL, cases[i], i+1, opts, h2c)
+				} else {
+					res = RunCase(ctx, wsURL, cases[i], i+1, opts)
+				}
 				results[i] = res
 				if opts.Progress != nil {
 					mu.Lock()

@@ -16,6 +16,7 @@ import (
 // UTF-8 fails the connection at the first bad fragment), and processing
 // goes on after a protocol error so that the peer's close reply is seen.
 func (r *run) onData(b []byte) {
+	r.rxOctets[len(b)]++
 	if r.createWirelog {
 		r.wirelog = append(r.wirelog, []any{"RO", hexData(b)})
 	}

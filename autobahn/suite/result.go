@@ -60,6 +60,10 @@ type Result struct {
 	// RxFrameStats and TxFrameStats count frames by opcode.
 	RxFrameStats map[string]int `json:"rxFrameStats"`
 	TxFrameStats map[string]int `json:"txFrameStats"`
+	// RxOctetStats and TxOctetStats count the reads and the writes of
+	// the connection by size in octets, the opening handshake included.
+	RxOctetStats map[string]int `json:"rxOctetStats"`
+	TxOctetStats map[string]int `json:"txOctetStats"`
 	// HTTPRequest and HTTPResponse are the opening handshake.
 	HTTPRequest  string `json:"httpRequest"`
 	HTTPResponse string `json:"httpResponse"`
@@ -104,6 +108,13 @@ func stats(m map[int]int) map[string]int {
 	return out
 }
 
+// addOctets counts one transfer of n octets (none when n is 0).
+func addOctets(m map[string]int, n int) {
+	if n > 0 {
+		m[strconv.Itoa(n)]++
+	}
+}
+
 // toResult turns a finished run into its report record.
 func (r *run) toResult(index int, agent string) *Result {
 	res := &Result{
@@ -136,8 +147,23 @@ func (r *run) toResult(index int, agent string) *Result {
 		IsServer:                       r.isServer,
 		RxFrameStats:                   stats(r.rxFrames),
 		TxFrameStats:                   stats(r.txFrames),
+		RxOctetStats:                   stats(r.rxOctets),
+		TxOctetStats:                   stats(r.txOctets),
 		HTTPRequest:                    r.httpRequest,
 		HTTPResponse:                   r.httpResponse,
+	}
+	for n, k := range r.wq.written() {
+		res.TxOctetStats[strconv.Itoa(n)] += k
+	}
+	// The opening handshake's octets: what the suite wrote, and the head
+	// of what it read (any frame octets read along with it are counted
+	// by the receive side).
+	if r.isServer {
+		addOctets(res.RxOctetStats, len(r.httpRequest))
+		addOctets(res.TxOctetStats, len(r.httpResponse))
+	} else {
+		addOctets(res.TxOctetStats, len(r.httpRequest))
+		addOctets(res.RxOctetStats, len(r.httpResponse))
 	}
 	if !r.start.IsZero() && !r.end.IsZero() {
 		res.Duration = r.end.Sub(r.start).Milliseconds()

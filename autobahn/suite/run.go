@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -53,6 +54,13 @@ type Timeouts struct {
 	// long after it starts or after the end of its own longest wait,
 	// whichever is later (default 30s).
 	Case time.Duration
+	// FailByDrop is the real suite's protocol option of that name (it
+	// lives here, with the other settings of the protocol engine): when
+	// the suite fails a connection (the peer broke the protocol, or a
+	// case's deadline passed) it drops TCP at once instead of starting a
+	// closing handshake. Off by default, as in the real suite's fuzzing
+	// modes.
+	FailByDrop bool
 }
 
 func (t Timeouts) withDefaults() Timeouts {
@@ -141,6 +149,12 @@ type run struct {
 	createWirelog bool
 	rxFrames      map[int]int
 	txFrames      map[int]int
+	// rxOctets and txOctets count reads and writes by size, as the real
+	// suite's rxOctetStats and txOctetStats do, whether or not the wire
+	// log is on: every read, and every write handed to the transport at
+	// once (the writer counts the queued ones it writes, wq.written).
+	rxOctets map[int]int
+	txOctets map[int]int
 
 	// receive side
 	buf           []byte
@@ -195,6 +209,8 @@ func newRun(ctx context.Context, c *Case, nc net.Conn, isServer bool, to Timeout
 		createWirelog: true,
 		rxFrames:      map[int]int{},
 		txFrames:      map[int]int{},
+		rxOctets:      map[int]int{},
+		txOctets:      map[int]int{},
 		reads:         make(chan readResult),
 		free:          make(chan []byte, 2),
 		events:        make(chan func()),
@@ -460,12 +476,19 @@ func (r *run) sendFrame(f frameSpec) {
 	r.sendData(raw, f.sync, f.chop)
 }
 
-// sendData queues octets for the writer, in chops when asked.
+// sendData queues octets for the writer the way the real suite's
+// sendData does: chopped data goes out one chop per write call; other data
+// is written at once (and coalesced with what else is written before the
+// writer gets to it) unless it is sent "sync" or earlier chops or sync
+// writes are still waiting, in which case it queues behind them and gets
+// a write call of its own.
 func (r *run) sendData(b []byte, sync bool, chop int) {
 	if r.state == stateClosed {
 		return
 	}
 	if chop > 0 {
+		// As in the real suite, a chop that reaches the end ends the
+		// loop, so no empty chop is written.
 		for i := 0; i < len(b); i += chop {
 			p := b[i:min(i+chop, len(b))]
 			if r.createWirelog {
@@ -478,7 +501,12 @@ func (r *run) sendData(b []byte, sync bool, chop int) {
 	if r.createWirelog {
 		r.log("TO", hexData(b), sync)
 	}
-	r.wq.push(b, sync)
+	if !r.wq.push(b, sync) {
+		// Handed to the transport at once: counted now, as the real
+		// suite counts a transport write. Queued pieces are counted
+		// by the writer when (and if) they are written.
+		r.txOctets[len(b)]++
+	}
 }
 
 // sendMessage sends a whole message the way a normal endpoint does:
@@ -501,9 +529,18 @@ func (r *run) sendMessage(payload []byte, binary bool, fragment int) {
 		r.sendFrame(frameSpec{op: op, payload: payload, fin: true, rsv: rsv})
 		return
 	}
-	for i := 0; i < len(payload); i += fragment {
-		end := min(i+fragment, len(payload))
-		r.sendFrame(frameSpec{op: op, payload: payload[i:end], fin: end == len(payload), rsv: rsv})
+	// The real suite's fragmentation loop ends only when a cut would run
+	// past the end: a payload that is a multiple of fragment ends with an
+	// empty continuation frame carrying FIN (4 MiB in 256-byte fragments
+	// is 16385 frames, not 16384). Peers that limit the number of
+	// fragments see the difference, so the suite keeps it.
+	for i, done := 0, false; !done; i += fragment {
+		end := i + fragment
+		if end > len(payload) {
+			done = true
+			end = len(payload)
+		}
+		r.sendFrame(frameSpec{op: op, payload: payload[i:end], fin: done, rsv: rsv})
 		op, rsv = 0, 0
 	}
 }
@@ -592,6 +629,12 @@ func (r *run) failConnection(code int, reason string) {
 		return
 	}
 	r.failedByMe = true
+	if r.to.FailByDrop {
+		r.wasClean = false
+		r.wasNotCleanReason = "the suite dropped the TCP connection: " + reason
+		r.dropConnection(true)
+		return
+	}
 	if r.state != stateClosing {
 		r.sendCloseFrame(&code, truncateUTF8(reason, 123), false)
 	} else {
@@ -689,9 +732,13 @@ func (r *run) finishWhenDone() {
 // in one vectored write, as the real suite's transport buffers them (a
 // message in 512 frames would otherwise cost 512 system calls).
 type writeQueue struct {
-	nc     net.Conn
-	mu     sync.Mutex
-	items  []queued
+	nc    net.Conn
+	mu    sync.Mutex
+	items []queued
+	// waiting counts the queued items that get a write of their own.
+	waiting int
+	// sent counts those of them that were written, by size.
+	sent   map[int]int
 	drain  bool
 	failed bool
 	wake   chan struct{}
@@ -714,13 +761,33 @@ type queued struct {
 // maxBatch bounds how many chunks one vectored write takes.
 const maxBatch = 64
 
-func (q *writeQueue) push(b []byte, alone bool) {
+// push queues b; it reports whether b waits for a write of its own
+// (alone, or behind others that do).
+func (q *writeQueue) push(b []byte, alone bool) bool {
 	q.mu.Lock()
+	defer q.signal()
+	defer q.mu.Unlock()
 	if !q.failed {
+		// Like the real suite's send queue: while a sync write or a
+		// chop is still waiting, later writes queue behind it, each
+		// with a write call of its own.
+		if q.waiting > 0 {
+			alone = true
+		}
+		if alone {
+			q.waiting++
+		}
 		q.items = append(q.items, queued{b, alone})
 	}
-	q.mu.Unlock()
-	q.signal()
+	return alone
+}
+
+// written returns the sizes of the queued pieces that were written, by
+// size; call it once the writer is done.
+func (q *writeQueue) written() map[int]int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.sent
 }
 
 func (q *writeQueue) signal() {
@@ -730,12 +797,42 @@ func (q *writeQueue) signal() {
 	}
 }
 
-// closeWhenDrained closes the connection once everything queued is written.
+// closeWhenDrained closes the connection once the octets handed to the
+// transport are written. Like the real suite, which skips the writes still
+// in its send queue once the connection is closed, it drops the chops and
+// sync writes that are still waiting for their turn.
 func (q *writeQueue) closeWhenDrained() {
 	q.mu.Lock()
 	q.drain = true
+	for i, it := range q.items {
+		if it.alone {
+			clear(q.items[i:])
+			q.items = q.items[:i]
+			q.waiting = 0
+			break
+		}
+	}
 	q.mu.Unlock()
 	q.signal()
+}
+
+// queuedWriteDelay is the pause after each write of its own while more are
+// queued: the real suite writes one queued piece per turn of its event
+// loop and schedules the next one 10 µs later, so that each piece gets onto
+// the wire by itself and the peer's answers are read in between (a peer
+// that fails the connection at the first bad octet sees the rest of a
+// chopped frame arrive after its close frame, or not at all).
+const queuedWriteDelay = 10 * time.Microsecond
+
+// pause waits d by yielding the processor until d has passed: time.Sleep
+// rounds waits this short up to the timer resolution of the machine (about
+// a millisecond on a loaded Linux host), which would turn the 16384 chops
+// of case 9.5.1 into 16 seconds instead of the real suite's half second.
+func pause(d time.Duration) {
+	start := time.Now()
+	for time.Since(start) < d {
+		runtime.Gosched()
+	}
 }
 
 func (q *writeQueue) wait() { <-q.exited }
@@ -744,17 +841,22 @@ func (q *writeQueue) run() {
 	defer close(q.exited)
 	var batch net.Buffers
 	for {
+		alone := false
 		q.mu.Lock()
 		batch = batch[:0]
 		if len(q.items) > 0 {
 			n := 1
-			if !q.items[0].alone {
+			alone = q.items[0].alone
+			if !alone {
 				for n < len(q.items) && n < maxBatch && !q.items[n].alone {
 					n++
 				}
 			}
 			for i := range n {
 				batch = append(batch, q.items[i].b)
+				if q.items[i].alone {
+					q.waiting--
+				}
 				q.items[i] = queued{}
 			}
 			q.items = q.items[n:]
@@ -776,6 +878,18 @@ func (q *writeQueue) run() {
 		var err error
 		if len(batch) == 1 {
 			_, err = q.nc.Write(batch[0])
+			if err == nil && alone {
+				q.mu.Lock()
+				more := len(q.items) > 0
+				if q.sent == nil {
+					q.sent = map[int]int{}
+				}
+				q.sent[len(batch[0])]++
+				q.mu.Unlock()
+				if more {
+					pause(queuedWriteDelay)
+				}
+			}
 		} else {
 			bufs := batch // WriteTo consumes its receiver
 			_, err = bufs.WriteTo(q.nc)
@@ -784,6 +898,7 @@ func (q *writeQueue) run() {
 			q.mu.Lock()
 			q.failed = true
 			q.items = nil
+			q.waiting = 0
 			q.mu.Unlock()
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -104,7 +104,16 @@ func (s *Server) waitRunning(d time.Duration) {
 
 // ServeHTTP implements the control protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	key, err := checkUpgrade(req)
+	// Over HTTP/2 a client opens the WebSocket with an extended CONNECT
+	// (RFC 8441); the stream then carries the frames (see h2.go).
+	h2 := req.ProtoMajor == 2
+	var key string
+	var err error
+	if h2 {
+		err = checkExtendedConnect(req)
+	} else {
+		key, err = checkUpgrade(req)
+	}
 	if err != nil {
 		he := err.(*serverHandshakeError)
 		if he.status == http.StatusUpgradeRequired {
@@ -172,6 +181,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
+	if h2 {
+		s.serveH2(w, req, c, index, agent, params)
+		return
+	}
 	resp := "HTTP/1.1 101 Switching Protocols\r\nServer: " + userAgent + "\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	if params != nil {
 		resp += "Sec-WebSocket-Extensions: " + params.header() + "\r\n"
@@ -210,6 +223,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.loop(leftover)
 	r.finish()
+	s.record(r, index, agent)
+}
+
+// record keeps the result of a finished case (index 0: a control
+// connection, nothing to keep).
+func (s *Server) record(r *run, index int, agent string) {
 	if index == 0 {
 		return
 	}
@@ -218,7 +237,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s.results[agent] == nil {
 		s.results[agent] = map[string]*Result{}
 	}
-	s.results[agent][c.ID] = res
+	s.results[agent][r.c.ID] = res
 	s.done++
 	done := s.done
 	if s.opts.Progress != nil {

@@ -6,9 +6,10 @@
 //
 // A fuzzingclient spec lists "servers" (each with "agent", "url" and
 // optional "options", "origin", "protocols"); a fuzzingserver spec has the
-// "url" to listen on. Both take "outdir", "cases", "exclude-cases",
-// "exclude-agent-cases" and "options"; keys or options this tool cannot
-// honour are rejected with a message, never ignored.
+// "url" to listen on (wss:// with "cert" and "key", PEM files). Both take
+// "outdir", "cases", "exclude-cases", "exclude-agent-cases" and "options"
+// (failByDrop and the timeouts among them); keys or options this tool
+// cannot honour are rejected with a message, never ignored.
 //
 // Without -s, a ./fuzzingclient.json or ./fuzzingserver.json (after the
 // mode) is read when it exists and no flag below is given, as the real
@@ -22,6 +23,7 @@
 //
 //	go run ./autobahn/wstest -mode fuzzingserver -addr 127.0.0.1:9002
 //
+// (-cert FILE -key FILE for wss://).
 // Select cases with -cases and -exclude (comma-separated ids, '*' matches
 // any run: "1.*,5.*"). Reports (index.json in the real suite's layout, one
 // JSON per case, index.html) go to -out. The exit status is 0 when the run
@@ -32,6 +34,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,7 +79,7 @@ Flags:
 	}
 	mode := fs.String("mode", "fuzzingclient", "fuzzingclient (test a server) or fuzzingserver (test a client)")
 	fs.StringVar(mode, "m", "fuzzingclient", "short for -mode")
-	specPath := fs.String("spec", "", "a spec file of the real suite (fuzzingclient.json, fuzzingserver.json); replaces -url, -addr, -agent, -cases, -exclude and -out")
+	specPath := fs.String("spec", "", "a spec file of the real suite (fuzzingclient.json, fuzzingserver.json); replaces -url, -addr, -agent, -cases, -exclude, -out, -cert and -key")
 	fs.StringVar(specPath, "s", "", "short for -spec")
 	url := fs.String("url", "ws://127.0.0.1:9001", "fuzzingclient: the server to test")
 	addr := fs.String("addr", "127.0.0.1:9002", "fuzzingserver: where to listen")
@@ -85,6 +88,9 @@ Flags:
 	exclude := fs.String("exclude", "", "case ids to leave out, same syntax")
 	parallel := fs.Int("parallel", runtime.NumCPU(), "fuzzingclient: cases run at once (1: one by one)")
 	out := fs.String("out", "", "report directory (default ./reports/servers or ./reports/clients, as the real suite's)")
+	h2 := fs.Bool("h2", false, "fuzzingclient: run each case as a stream of one HTTP/2 connection (RFC 8441 extended CONNECT; h2c for ws://, ALPN h2 for wss://). A fuzzing server always accepts HTTP/2 (h2c) as well, which needs GODEBUG=http2xconnect=1 (Go 1.26/1.27)")
+	certFile := fs.String("cert", "", "fuzzingserver: PEM certificate (chain) file; with -key, the server speaks wss://")
+	keyFile := fs.String("key", "", "fuzzingserver: PEM private key file for -cert")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the suite to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -98,7 +104,7 @@ Flags:
 	var clash []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "url", "addr", "agent", "cases", "exclude", "out":
+		case "url", "addr", "agent", "cases", "exclude", "out", "cert", "key":
 			clash = append(clash, "-"+f.Name)
 		}
 	})
@@ -146,7 +152,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	opts := &suite.Options{Parallel: *parallel, Progress: progress(stderr, "")}
+	opts := &suite.Options{Parallel: *parallel, HTTP2: *h2, Progress: progress(stderr, "")}
 	switch *mode {
 	case "fuzzingclient":
 		if *out == "" {
@@ -171,7 +177,16 @@ Flags:
 		if *out == "" {
 			*out = "./reports/clients"
 		}
-		return serve(ctx, *addr, 0, suite.NewServer(selected, *out, opts), len(selected), *out, stderr)
+		var tlsConfig *tls.Config
+		if *certFile != "" || *keyFile != "" {
+			if *certFile == "" || *keyFile == "" {
+				return errors.New("-cert and -key go together")
+			}
+			if tlsConfig, err = loadTLS(*certFile, *keyFile); err != nil {
+				return err
+			}
+		}
+		return serve(ctx, *addr, tlsConfig, 0, suite.NewServer(selected, *out, opts), len(selected), *out, stderr)
 	}
 }
 
@@ -218,17 +233,31 @@ func runSpecServer(ctx context.Context, sp *spec, stderr io.Writer) error {
 		Timeouts: sp.Timeouts, Protocols: sp.Protocols,
 		Skip: sp.excludes, Progress: progress(stderr, ""),
 	}
-	return serve(ctx, sp.Listen, sp.WebPort, suite.NewServer(sp.Cases, sp.OutDir, opts), len(sp.Cases), sp.OutDir, stderr)
+	return serve(ctx, sp.Listen, sp.TLS, sp.WebPort, suite.NewServer(sp.Cases, sp.OutDir, opts), len(sp.Cases), sp.OutDir, stderr)
 }
 
-// serve runs a fuzzing server on addr until ctx ends; with webPort > 0 it
-// also serves the report directory over HTTP on that port.
-func serve(ctx context.Context, addr string, webPort int, srv *suite.Server, n int, outDir string, stderr io.Writer) error {
+// serve runs a fuzzing server on addr until ctx ends, over TLS (wss://)
+// when tlsConfig is set; with webPort > 0 it also serves the report
+// directory over HTTP on that port.
+func serve(ctx context.Context, addr string, tlsConfig *tls.Config, webPort int, srv *suite.Server, n int, outDir string, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	scheme := "ws"
+	if tlsConfig != nil {
+		// HTTP/1.1 only over TLS: the WebSocket handshake of RFC 6455.
+		cfg := tlsConfig.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		ln = tls.NewListener(ln, cfg)
+		scheme = "wss"
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// Clients may also speak HTTP/2 with prior knowledge (h2c) and open
+	// their WebSockets as extended CONNECTs (RFC 8441).
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
 	servers := []*http.Server{hs}
 	errs := make(chan error, 2)
 	if webPort > 0 {
@@ -248,7 +277,7 @@ func serve(ctx context.Context, addr string, webPort int, srv *suite.Server, n i
 		fmt.Fprintf(stderr, "reports served on http://%s/\n", wln.Addr())
 		go func() { errs <- web.Serve(wln) }()
 	}
-	fmt.Fprintf(stderr, "fuzzing server on ws://%s with %d cases; reports in %s\n", ln.Addr(), n, outDir)
+	fmt.Fprintf(stderr, "fuzzing server on %s://%s with %d cases; reports in %s\n", scheme, ln.Addr(), n, outDir)
 	go func() { errs <- hs.Serve(ln) }()
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ type spec struct {
 	URL string
 	// Listen is the host:port taken from URL.
 	Listen string
+	// TLS, for a wss:// URL, holds the certificate and key of the files
+	// named by "cert" and "key" (fuzzingserver).
+	TLS *tls.Config
 	// WebPort, when > 0, serves the report directory over HTTP on that
 	// port (fuzzingserver "webport").
 	WebPort int
@@ -86,16 +90,13 @@ func (s *spec) excludes(agent, id string) bool {
 // message saying so.
 var (
 	clientKeys = []string{"options", "outdir", "servers", "cases", "exclude-cases", "exclude-agent-cases"}
-	serverKeys = []string{"url", "options", "outdir", "webport", "protocols", "cases", "exclude-cases", "exclude-agent-cases"}
+	serverKeys = []string{"url", "key", "cert", "options", "outdir", "webport", "protocols", "cases", "exclude-cases", "exclude-agent-cases"}
 	serverItem = []string{"agent", "url", "origin", "protocols", "options"}
 )
 
 // unsupportedKeys are keys the real suite reads that this tool cannot
-// honour, with the reason given when a spec uses them.
-var unsupportedKeys = map[string]string{
-	"key":  "TLS for the fuzzing server is not supported: listen on ws:// (terminate TLS in front of it if you need wss)",
-	"cert": "TLS for the fuzzing server is not supported: listen on ws:// (terminate TLS in front of it if you need wss)",
-}
+// honour, with the reason given when a spec uses them (none today).
+var unsupportedKeys = map[string]string{}
 
 // Protocol options ("options" at the top and per server). The ones listed
 // here are honoured; any other option the real suite knows is rejected
@@ -283,9 +284,7 @@ func parseOptions(raw json.RawMessage, what string, base suite.Timeouts) (suite.
 			if err := json.Unmarshal(obj[k], &b); err != nil {
 				return t, fmt.Errorf("%s: \"failByDrop\" must be true or false", what)
 			}
-			if b {
-				return t, fmt.Errorf("%s: \"failByDrop\": true is not supported: the suite fails a connection with a closing handshake, as with false", what)
-			}
+			t.FailByDrop = b
 		case "tcpNoDelay":
 			var b bool
 			if err := json.Unmarshal(obj[k], &b); err != nil {
@@ -362,7 +361,7 @@ func (s *spec) parseServers(raw json.RawMessage) error {
 		if err := json.Unmarshal(obj["url"], &sv.URL); err != nil || sv.URL == "" {
 			return fmt.Errorf("%s: url must be a ws:// or wss:// URL", what)
 		}
-		if err := checkWSURL(sv.URL, true); err != nil {
+		if err := checkWSURL(sv.URL); err != nil {
 			return fmt.Errorf("%s (agent %q): %w", what, sv.Agent, err)
 		}
 		if raw, ok := obj["origin"]; ok && string(raw) != "null" {
@@ -386,19 +385,14 @@ func (s *spec) parseServers(raw json.RawMessage) error {
 	return nil
 }
 
-// checkWSURL accepts ws:// URLs, and wss:// where tls allows it (the
-// servers under test; the fuzzing server itself has no TLS).
-func checkWSURL(raw string, tls bool) error {
+// checkWSURL accepts ws:// and wss:// URLs.
+func checkWSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("bad url %q: %v", raw, err)
 	}
 	switch u.Scheme {
-	case "ws":
-	case "wss":
-		if !tls {
-			return fmt.Errorf("url %q: TLS for the fuzzing server is not supported: listen on ws:// (put a TLS proxy in front of it if you need wss)", raw)
-		}
+	case "ws", "wss":
 	default:
 		return fmt.Errorf("url %q: the scheme must be ws:// or wss://", raw)
 	}
@@ -416,7 +410,7 @@ func (s *spec) parseServerMode(obj map[string]json.RawMessage) error {
 	if err := json.Unmarshal(raw, &s.URL); err != nil {
 		return fmt.Errorf("url must be a string")
 	}
-	if err := checkWSURL(s.URL, false); err != nil {
+	if err := checkWSURL(s.URL); err != nil {
 		return err
 	}
 	u, _ := url.Parse(s.URL)
@@ -426,6 +420,29 @@ func (s *spec) parseServerMode(obj map[string]json.RawMessage) error {
 	s.Listen = u.Host
 	if u.Port() == "" {
 		s.Listen = u.Hostname() + ":80"
+		if u.Scheme == "wss" {
+			s.Listen = u.Hostname() + ":443"
+		}
+	}
+	var certFile, keyFile string
+	for k, dst := range map[string]*string{"cert": &certFile, "key": &keyFile} {
+		if raw, ok := obj[k]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil || *dst == "" {
+				return fmt.Errorf("%s must be the path of a PEM file", k)
+			}
+		}
+	}
+	switch {
+	case u.Scheme == "wss" && (certFile == "" || keyFile == ""):
+		return fmt.Errorf("url %q: a wss:// fuzzing server needs \"cert\" and \"key\" (PEM files of its certificate and private key)", s.URL)
+	case u.Scheme == "ws" && (certFile != "" || keyFile != ""):
+		return fmt.Errorf("\"cert\" and \"key\" are for a wss:// url; url %q is ws://", s.URL)
+	case u.Scheme == "wss":
+		cfg, err := loadTLS(certFile, keyFile)
+		if err != nil {
+			return err
+		}
+		s.TLS = cfg
 	}
 	if raw, ok := obj["webport"]; ok {
 		if err := json.Unmarshal(raw, &s.WebPort); err != nil || s.WebPort < 1 || s.WebPort > 65535 {
@@ -574,4 +591,14 @@ func caseIDs(cases []*suite.Case) []string {
 	}
 	slices.SortFunc(ids, report.CompareCaseIDs)
 	return ids
+}
+
+// loadTLS reads a certificate and its key (PEM files, the certificate
+// file may hold the chain) into a server TLS configuration.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cert %q and key %q: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

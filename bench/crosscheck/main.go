@@ -1,9 +1,11 @@
 // Command crosscheck checks the built-in Autobahn suite (autobahn/suite)
 // against the real Autobahn testsuite: it runs our suite against the same
 // libraries, versions and settings as the real suite's reference runs
-// (gorilla/websocket and coder/websocket, each as server and as client),
-// then compares the verdicts (behavior and behaviorClose) case by case
-// with the reference index.json files.
+// (gorilla/websocket, coder/websocket and Node's ws 8.23, each as server
+// and as client, and this project's own testee server and client), then
+// compares the verdicts (behavior and behaviorClose) case by case with the
+// reference index.json files. Node's ws needs node and
+// `npm ci --prefix ../interop/node`.
 //
 //	cd bench && go run ./crosscheck -ref ../../shared/autobahn/reference
 //
@@ -32,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("crosscheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ref := fs.String("ref", "../../shared/autobahn/reference", "directory of the real suite's reference runs (one folder per peer)")
-	names := fs.String("peers", "", "reference folders to check, comma-separated (default: all four)")
+	names := fs.String("peers", "", "reference folders to check, comma-separated (default: all)")
 	cases := fs.String("cases", "*", "case ids to run, comma-separated, '*' matches any run")
 	exclude := fs.String("exclude", "", "case ids to leave out, same syntax")
 	parallel := fs.Int("parallel", 2, "cases run at once against each peer")
@@ -100,7 +103,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 				}
 			}
 			if found == nil {
-				return nil, fmt.Errorf("unknown peer %q: use gorilla-server, coder-server, gorilla-client or coder-client", n)
+				var all []string
+				for _, p := range peers {
+					all = append(all, p.folder)
+				}
+				return nil, fmt.Errorf("unknown peer %q: use one of %s", n, strings.Join(all, ", "))
 			}
 			c.peers = append(c.peers, found)
 		}
@@ -124,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var comps []comparison
 	for _, p := range cfg.peers {
-		idx, err := report.ReadIndex(filepath.Join(cfg.ref, p.folder, "index.json"))
+		idx, err := report.ReadIndex(filepath.Join(p.refPath(cfg.ref), "index.json"))
 		if err != nil {
 			fmt.Fprintln(stderr, "crosscheck:", err)
 			return 2
@@ -179,6 +186,10 @@ func runPeer(ctx context.Context, p *peer, cfg *config, stderr io.Writer) ([]*su
 	if err != nil {
 		return nil, err
 	}
+	if p.start != nil {
+		ln.Close()
+		return runProcessServers(ctx, p, cfg, opts)
+	}
 	if p.isServer() {
 		mux := http.NewServeMux()
 		mux.HandleFunc(p.path, p.handler)
@@ -188,6 +199,48 @@ func runPeer(ctx context.Context, p *peer, cfg *config, stderr io.Writer) ([]*su
 		return suite.FuzzingClient(ctx, "ws://"+ln.Addr().String()+p.path, cfg.cases, opts)
 	}
 	return runClientPeer(ctx, p, cfg, opts, ln)
+}
+
+// runProcessServers starts cfg.parallel servers of a peer that runs in
+// another process, runs every cfg.parallel-th case against each, one at a
+// time, and returns the results in case order.
+func runProcessServers(ctx context.Context, p *peer, cfg *config, opts *suite.Options) ([]*suite.Result, error) {
+	type part struct {
+		res []*suite.Result
+		err error
+	}
+	parts := make([]part, cfg.parallel)
+	var wg sync.WaitGroup
+	for k := range cfg.parallel {
+		u, stop, err := p.start(ctx)
+		if err != nil {
+			wg.Wait()
+			return nil, err
+		}
+		var mine []*suite.Case
+		for i := k; i < len(cfg.cases); i += cfg.parallel {
+			mine = append(mine, cfg.cases[i])
+		}
+		o := *opts
+		o.Parallel = 1
+		o.Progress = nil // called from several runs at once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer stop()
+			parts[k].res, parts[k].err = suite.FuzzingClient(ctx, u, mine, &o)
+		}()
+	}
+	wg.Wait()
+	var out []*suite.Result
+	for _, pt := range parts {
+		if pt.err != nil {
+			return nil, pt.err
+		}
+		out = append(out, pt.res...)
+	}
+	slices.SortFunc(out, func(a, b *suite.Result) int { return report.CompareCaseIDs(a.ID, b.ID) })
+	return out, nil
 }
 
 // runClientPeer serves the suite's fuzzing server on ln and lets the
@@ -210,6 +263,12 @@ func runClientPeer(ctx context.Context, p *peer, cfg *config, opts *suite.Option
 	}()
 	base := "ws://" + ln.Addr().String()
 	agent := url.QueryEscape(p.agent)
+	if p.runAll != nil {
+		if err := p.runAll(ctx, base, len(cfg.cases), p.agent, cfg.parallel); err != nil {
+			return nil, err
+		}
+		return srv.Results(p.agent), nil
+	}
 
 	jobs := make(chan int)
 	var wg sync.WaitGroup

@@ -1,14 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"time"
 	"unicode/utf8"
 
 	coder "github.com/coder/websocket"
 	"github.com/gorilla/websocket"
+
+	"github.com/ws6455/ws6455/autobahn/testee"
+	"github.com/ws6455/ws6455/conn"
 )
 
 // A peer is one of the implementations the real suite was run against for
@@ -25,20 +35,175 @@ type peer struct {
 	path string
 	// handler is a server peer's echo endpoint.
 	handler http.HandlerFunc
+	// start starts a server peer in another process and returns its URL
+	// and how to stop it. Such a peer takes one case at a time: the
+	// cross-check starts -parallel of them and shares the cases out.
+	start func(ctx context.Context) (url string, stop func(), err error)
+	// dir, when set, is the reference folder's path relative to the
+	// parent of -ref (for the runs that are not under reference/).
+	dir string
 	// client connects a client peer to one case URL and echoes until the
 	// connection ends.
 	client func(ctx context.Context, url string)
+	// runAll, set instead of client for a client in another process,
+	// runs cases 1 to count of the fuzzing server at base, parallel at a
+	// time, then asks it for the reports, and returns when it is done.
+	runAll func(ctx context.Context, base string, count int, agent string, parallel int) error
 }
 
-func (p *peer) isServer() bool { return p.handler != nil }
+func (p *peer) isServer() bool { return p.handler != nil || p.start != nil }
 
-// peers lists the four reference runs, in the order the cross-check runs
-// them.
+// refPath is the peer's reference folder under ref (the -ref directory).
+func (p *peer) refPath(ref string) string {
+	if p.dir != "" {
+		return filepath.Join(ref, "..", p.dir)
+	}
+	return filepath.Join(ref, p.folder)
+}
+
+// peers lists every reference run of the real suite, in the order the
+// cross-check runs them: the four Go libraries, Node's ws (which needs
+// node and `npm ci --prefix interop/node`), and this project's own testee
+// server and client.
 var peers = []*peer{
 	{folder: "gorilla-server", agent: "gorilla-m", path: "/m", handler: gorillaServer},
 	{folder: "coder-server", agent: "coder", path: "/", handler: coderServer},
 	{folder: "gorilla-client", agent: "gorilla-client", client: gorillaClient},
 	{folder: "coder-client", agent: "coder-client", client: coderClient},
+	{folder: "nodews-server", agent: "nodews", start: nodeServer},
+	{folder: "nodews-client", agent: "nodews", runAll: nodeClient},
+	{folder: "ws6455-server", agent: "ws6455", path: "/", handler: ws6455Server, dir: "ws6455-server"},
+	{folder: "ws6455-client", agent: "ws6455", client: ws6455Client, dir: "ws6455-client"},
+}
+
+// The Node ws peer is the suite's own test peer script: ws 8.23 with
+// permessage-deflate and a 64 MiB maxPayload, echoing every message, as in
+// the reference runs. Paths are relative to the bench directory.
+var (
+	nodeScript  = filepath.Join("..", "autobahn", "suite", "testdata", "peers", "nodews.js")
+	nodeModules = filepath.Join("..", "interop", "node", "node_modules")
+)
+
+// nodeCommand returns a command running the peer script with args.
+func nodeCommand(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, errors.New("node is not installed (Debian: apt-get install nodejs npm)")
+	}
+	if _, err := os.Stat(filepath.Join(nodeModules, "ws", "package.json")); err != nil {
+		return nil, errors.New("ws is not installed: run npm ci --prefix ../interop/node")
+	}
+	mods, err := filepath.Abs(nodeModules)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, node, append([]string{nodeScript}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+mods)
+	cmd.Stderr = os.Stderr
+	return cmd, nil
+}
+
+// nodeServer starts Node's ws echo server and returns its URL.
+func nodeServer(ctx context.Context) (string, func(), error) {
+	cmd, err := nodeCommand(ctx, "server")
+	if err != nil {
+		return "", nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		stdin.Close() // the script exits when its stdin ends
+		cmd.Wait()
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("the node server did not start: %w", err)
+	}
+	var addr struct{ Port int }
+	if err := json.Unmarshal([]byte(line), &addr); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("the node server said %q: %w", line, err)
+	}
+	return fmt.Sprintf("ws://127.0.0.1:%d", addr.Port), stop, nil
+}
+
+// nodeClient runs Node's ws client through every case: parallel node
+// processes, each taking one case at a time (node runs one thread, and the
+// reference runs took one case at a time, so a case waiting for a close
+// reply must not wait behind another case's 16 MiB message), then asks for
+// the reports.
+func nodeClient(ctx context.Context, base string, count int, agent string, parallel int) error {
+	errs := make(chan error, parallel)
+	for k := range parallel {
+		go func() {
+			errs <- runNode(ctx, "client", base, agent, fmt.Sprint(k+1), fmt.Sprint(parallel), fmt.Sprint(count))
+		}()
+	}
+	var first error
+	for range parallel {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return runNode(ctx, "update", base, agent)
+}
+
+// runNode runs the peer script with args until it exits.
+func runNode(ctx context.Context, args ...string) error {
+	cmd, err := nodeCommand(ctx, args...)
+	if err != nil {
+		return err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	defer stdin.Close()
+	return cmd.Run()
+}
+
+// ws6455Server is this project's testee server (autobahn/testee/server):
+// context takeover compression, a 64 MiB read limit, and the echo loop.
+func ws6455Server(w http.ResponseWriter, r *http.Request) {
+	c, err := conn.Accept(w, r, &conn.AcceptOptions{
+		InsecureSkipOriginCheck: true,
+		ReadLimit:               testee.ReadLimit,
+		Compression:             conn.CompressionContextTakeover,
+	})
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	testee.Echo(r.Context(), c)
+}
+
+// ws6455Client is this project's testee client (autobahn/testee/client)
+// for one case.
+func ws6455Client(ctx context.Context, url string) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, _, err := conn.Dial(dctx, url, &conn.DialOptions{
+		ReadLimit:   testee.ReadLimit,
+		Compression: conn.CompressionContextTakeover,
+	})
+	cancel()
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	testee.Echo(ctx, c)
 }
 
 // gorillaUpgrader is the upgrader of gorilla's own Autobahn example server.

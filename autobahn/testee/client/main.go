@@ -4,6 +4,10 @@
 // its reports.
 //
 //	go run ./autobahn/testee/client -url ws://127.0.0.1:9001 -agent ws6455
+//
+// With -h2 it connects over HTTP/2 (RFC 8441, package h2): every case,
+// and the control connections, are streams of one HTTP/2 connection
+// (cleartext with prior knowledge for ws:// URLs).
 package main
 
 import (
@@ -11,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -20,6 +25,7 @@ import (
 
 	"github.com/ws6455/ws6455/autobahn/testee"
 	"github.com/ws6455/ws6455/conn"
+	"github.com/ws6455/ws6455/h2"
 	"github.com/ws6455/ws6455/wsframe"
 )
 
@@ -27,17 +33,27 @@ func main() {
 	base := flag.String("url", "ws://127.0.0.1:9001", "the suite's WebSocket URL")
 	agent := flag.String("agent", "ws6455", "agent name in the reports")
 	parallel := flag.Int("parallel", 1, "cases run at once (1: one after the other, as the real suite's clients do)")
+	useH2 := flag.Bool("h2", false, "connect over HTTP/2 (RFC 8441 extended CONNECT, package h2): every case is a stream of one shared connection; h2c for ws:// URLs")
 	flag.Parse()
-	if err := run(context.Background(), *base, *agent, *parallel, log.New(os.Stderr, "", 0)); err != nil {
+	dial := conn.Dial
+	if *useH2 {
+		var d h2.Dialer
+		dial = d.Dial
+	}
+	if err := run(context.Background(), dial, *base, *agent, *parallel, log.New(os.Stderr, "", 0)); err != nil {
 		log.Fatal(err)
 	}
 }
 
+// dialFunc opens a WebSocket: conn.Dial, or an h2.Dialer's Dial.
+type dialFunc func(ctx context.Context, url string, opts *conn.DialOptions) (*conn.Conn, *http.Response, error)
+
 // run drives the whole suite against this client, with up to parallel
-// cases at once (each case is a connection of its own, so cases that wait
-// on the suite's timers do not hold up the others).
-func run(ctx context.Context, base, agent string, parallel int, logger *log.Logger) error {
-	n, err := caseCount(ctx, base)
+// cases at once (each case is a connection of its own, or a stream of its
+// own over HTTP/2, so cases that wait on the suite's timers do not hold up
+// the others).
+func run(ctx context.Context, dial dialFunc, base, agent string, parallel int, logger *log.Logger) error {
+	n, err := caseCount(ctx, dial, base)
 	if err != nil {
 		return fmt.Errorf("getCaseCount: %w", err)
 	}
@@ -50,7 +66,7 @@ func run(ctx context.Context, base, agent string, parallel int, logger *log.Logg
 			defer wg.Done()
 			for i := range next {
 				u := base + "/runCase?case=" + strconv.Itoa(i) + "&agent=" + url.QueryEscape(agent)
-				if err := runCase(ctx, u); err != nil {
+				if err := runCase(ctx, dial, u); err != nil {
 					logger.Printf("case %d: %v", i, err)
 				}
 			}
@@ -61,7 +77,7 @@ func run(ctx context.Context, base, agent string, parallel int, logger *log.Logg
 	}
 	close(next)
 	wg.Wait()
-	c, _, err := conn.Dial(ctx, base+"/updateReports?agent="+url.QueryEscape(agent), nil)
+	c, _, err := dial(ctx, base+"/updateReports?agent="+url.QueryEscape(agent), nil)
 	if err != nil {
 		return fmt.Errorf("updateReports: %w", err)
 	}
@@ -79,10 +95,10 @@ func run(ctx context.Context, base, agent string, parallel int, logger *log.Logg
 }
 
 // caseCount reads the number of cases, sent by the suite as a text message.
-func caseCount(ctx context.Context, base string) (int, error) {
+func caseCount(ctx context.Context, dial dialFunc, base string) (int, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, _, err := conn.Dial(dctx, base+"/getCaseCount", nil)
+	c, _, err := dial(dctx, base+"/getCaseCount", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -102,9 +118,9 @@ func caseCount(ctx context.Context, base string) (int, error) {
 // runCase connects to one case and echoes until the suite closes. Errors
 // that the case provokes on purpose end the case; they are not failures of
 // the run.
-func runCase(ctx context.Context, u string) error {
+func runCase(ctx context.Context, dial dialFunc, u string) error {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, _, err := conn.Dial(dctx, u, &conn.DialOptions{
+	c, _, err := dial(dctx, u, &conn.DialOptions{
 		ReadLimit:   testee.ReadLimit,
 		Compression: conn.CompressionContextTakeover,
 	})

@@ -64,7 +64,7 @@ func TestClientRunsEveryCaseThenUpdatesReports(t *testing.T) {
 	srv := httptest.NewServer(suite)
 	defer srv.Close()
 	var logs bytes.Buffer
-	err := run(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "my agent", 1, log.New(&logs, "", 0))
+	err := run(context.Background(), conn.Dial, "ws"+strings.TrimPrefix(srv.URL, "http"), "my agent", 1, log.New(&logs, "", 0))
 	require.NoError(t, err, "log:\n%s", logs.String())
 	suite.mu.Lock()
 	defer suite.mu.Unlock()
@@ -84,6 +84,6 @@ func TestClientReportsABadCaseCount(t *testing.T) {
 		c.Close(wsframe.CloseNormal, "")
 	}))
 	defer srv.Close()
-	err := run(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), "a", 2, log.New(io.Discard, "", 0))
+	err := run(context.Background(), conn.Dial, "ws"+strings.TrimPrefix(srv.URL, "http"), "a", 2, log.New(io.Discard, "", 0))
 	require.ErrorContains(t, err, `bad case count "many"`)
 }

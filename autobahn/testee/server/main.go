@@ -3,6 +3,11 @@
 // which is what the suite's fuzzingclient mode tests. It accepts
 // permessage-deflate offers with context takeover and any window size.
 //
+// It speaks HTTP/1.1 and cleartext HTTP/2 with prior knowledge (h2c) on
+// the same port. Started with GODEBUG=http2xconnect=1 in its environment,
+// it also accepts WebSockets over HTTP/2 (RFC 8441 extended CONNECT), with
+// the same handler (wstest -h2 tests it that way).
+//
 //	go run ./autobahn/testee/server -addr 127.0.0.1:9001
 package main
 
@@ -22,6 +27,11 @@ func main() {
 	flag.Parse()
 	log.Printf("autobahn testee server on ws://%s", *addr)
 	srv := &http.Server{Addr: *addr, Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/2 with prior knowledge (h2c) too: with GODEBUG=http2xconnect=1
+	// in the environment, WebSockets arrive as extended CONNECTs (RFC 8441).
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 	log.Fatal(srv.ListenAndServe())
 }
 
