@@ -7,13 +7,15 @@ WS_MODEL_ITER ?= 2000
 SOAKFLAGS ?= -v
 PKGS      := ./...
 
-.PHONY: all test race stack vet lint fuzz bench demo autobahn conformance soak
+.PHONY: all test race stack vet lint fuzz bench demo autobahn conformance conformance-h2 peers cluster soak
 
 all: test
 
 ## test: what CI runs — vet, formatting, every test under the race detector,
-## and the built-in Autobahn suite against our server and client (all 517 cases, both roles).
-test: lint race stack conformance
+## the chat's Redis backplane (its own module), the suite checked against Node's ws,
+## and the built-in Autobahn suite against our server and client (all 517 cases,
+## both roles), over HTTP/1.1 and over HTTP/2.
+test: lint race stack cluster peers conformance conformance-h2
 
 race:
 	$(GO) test -race -count=1 $(PKGS)
@@ -35,6 +37,24 @@ lint: vet
 ## conformance: the built-in Autobahn suite, both roles, checked (no docker needed).
 conformance:
 	bash autobahn/run.sh builtin
+
+## peers: the built-in suite against Node's ws in both roles, every verdict
+## compared with the real Autobahn suite's on the same peer (and the sizes of
+## the suite's writes with the real suite's).
+peers:
+	bash autobahn/run.sh peers
+
+## conformance-h2: the same 517 cases in both roles over HTTP/2 (RFC 8441):
+## the testee server behind Go's HTTP/2 server, the testee client dialling
+## the suite over h2c; verdicts must be the same as over HTTP/1.1.
+conformance-h2:
+	bash autobahn/run.sh builtin-h2
+
+## cluster: the chat's Redis backplane (module examples/chat/redis): three
+## processes, kills, a Redis restart. Needs a redis-server at WS_REDIS_ADDR
+## (default 127.0.0.1:6379); without one the tests skip, saying so (CI fails).
+cluster:
+	cd examples/chat/redis && $(GO) test -race -count=1 ./...
 
 ## autobahn: the real Autobahn testsuite in docker when a docker engine is available,
 ## else the built-in suite (it says which).
