@@ -17,4 +17,5 @@ require (
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )

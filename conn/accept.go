@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bufio"
 	"net/http"
 	"time"
 
@@ -61,6 +62,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	nc, br, res, err := handshake.Upgrade(w, r, opts.serverOptions(&deflate))
 	if err != nil {
 		return nil, err
+	}
+	if br.Buffered() == 0 {
+		// net/http's 4 KiB reader, ours since the hijack; net/http still
+		// points to it while the handler runs but never uses it again.
+		*br = bufio.Reader{}
+		br = nil
 	}
 	return New(nc, br, false, res.Subprotocol, opts.connOptions(deflate)), nil
 }

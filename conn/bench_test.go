@@ -385,6 +385,10 @@ func TestOneWayFramesOnTheWire(t *testing.T) {
 // writing pre-encoded frames on raw TCP.
 func BenchmarkReadInto(b *testing.B) { benchOneWay(b, (*oneWay).read) }
 
+// BenchmarkReadMessage is BenchmarkReadInto with ReadMessage and
+// Release: no buffer kept by the caller.
+func BenchmarkReadMessage(b *testing.B) { benchOneWay(b, (*oneWay).readMessage) }
+
 // BenchmarkWrite measures writing one binary message, server side
 // (unmasked, header and payload in one vectored write) and client side
 // (masked through a pooled buffer), with the peer swallowing the frames.
@@ -447,4 +451,67 @@ func textOfSize(n int) string {
 		b = append(b, 'x')
 	}
 	return string(b)
+}
+
+// pipelineDepth is how many messages the pipelined benchmark keeps in
+// flight on one connection.
+const pipelineDepth = 64
+
+// BenchmarkEchoPipelined measures the server half of an echo whose client
+// keeps pipelineDepth small messages in flight: a raw TCP peer writes them
+// as pre-encoded masked frames, all in one write, and reads the echoes
+// back before sending the next batch. One op is one message echoed;
+// cpu-ns/op counts the whole process, the raw peer's share included (two
+// system calls per batch).
+func BenchmarkEchoPipelined(b *testing.B) {
+	for _, size := range benchSizes[:2] {
+		b.Run(sizeName(size), func(b *testing.B) {
+			a, s := loopbackPair(b)
+			server := New(s, nil, false, "", &Options{ReadLimit: 1 << 20})
+			b.Cleanup(func() { server.CloseNow() })
+			done := startEcho(server)
+			msg := make([]byte, size)
+			for i := range msg {
+				msg[i] = byte(i)
+			}
+			h := wsframe.Header{Fin: true, Opcode: wsframe.OpBinary, Length: int64(size), Masked: true, Mask: [4]byte{9, 8, 7, 6}}
+			frame := wsframe.AppendHeader(nil, h)
+			n := len(frame)
+			frame = append(frame, msg...)
+			wsframe.Mask(h.Mask, 0, frame[n:])
+			batch := make([]byte, 0, pipelineDepth*len(frame))
+			for range pipelineDepth {
+				batch = append(batch, frame...)
+			}
+			echo := wsframe.AppendHeader(nil, wsframe.Header{Fin: true, Opcode: wsframe.OpBinary, Length: int64(size)})
+			echo = append(echo, msg...)
+			want := make([]byte, 0, pipelineDepth*len(echo))
+			for range pipelineDepth {
+				want = append(want, echo...)
+			}
+			got := make([]byte, len(want))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			cpu := startCPUMeter()
+			sent := 0
+			for b.Loop() {
+				if sent%pipelineDepth == 0 {
+					if _, err := a.Write(batch); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(a, got); err != nil {
+						b.Fatal(err)
+					}
+					if string(got) != string(want) {
+						b.Fatal("the echoes differ from the messages sent")
+					}
+				}
+				sent++
+			}
+			cpu.report(b)
+			b.StopTimer()
+			a.Close()
+			<-done
+		})
+	}
 }

@@ -160,6 +160,7 @@ func (c *Conn) CloseNow() error {
 		}
 		t.Stop()
 	}
+	c.flushBeforeClose() // writes that returned nil (coalesce.go)
 	c.abort()
 	return nil
 }

@@ -9,15 +9,31 @@
 //		if err != nil {
 //			return
 //		}
+//		go echo(c) // and return (over HTTP/2, wait for <-c.Done(): see "HTTP/2")
+//	})
+//
+//	func echo(c *conn.Conn) {
 //		defer c.CloseNow()
+//		ctx := context.Background() // not r.Context(): it ends with the handler
 //		for {
-//			typ, msg, err := c.Read(r.Context())
+//			m, err := c.ReadMessage(ctx) // the payload is in a pooled buffer
 //			if err != nil {
 //				return // conn.CloseCode(err) says how it ended
 //			}
-//			c.Write(r.Context(), typ, msg)
+//			err = c.Write(ctx, m.Type, m.Payload)
+//			m.Release()
+//			if err != nil {
+//				return
+//			}
 //		}
-//	})
+//	}
+//
+// The loop has a goroutine of its own, and the handler returns, because a
+// running handler keeps net/http's state for the request and a stack grown
+// by parsing it alive for the whole connection: two thirds of an idle
+// connection's cost (see "Memory"). A reply to a message that arrived with
+// others behind it leaves with their replies, in one system call (see
+// Conn.Write).
 //
 // A client:
 //
@@ -105,16 +121,18 @@
 // KiB first, then never more than it holds), so a peer that declares a
 // large frame and stalls makes the connection hold a few KiB. (A
 // compressed message being read holds an inflater, about 40 KiB, until it
-// ends; the read limit and the close timeout bound the rest.) With permessage-deflate, CompressionNoContextTakeover
-// keeps no compression state between messages; CompressionContextTakeover
+// ends; the read limit and the close timeout bound the rest.) With
+// permessage-deflate, CompressionNoContextTakeover keeps no compression
+// state between messages; CompressionContextTakeover
 // keeps a 32 KiB window of what the peer sends, and a compressor once this
 // side has compressed a message.
 //
 // A server that holds many connections should not keep them on net/http's
 // handler goroutines: while a handler runs, net/http keeps its own state for
-// the connection alive (a 4 KiB bufio.Reader, a 4 KiB bufio.Writer, the
-// request, and a goroutine stack grown by parsing it), which is most of the
-// memory of an idle connection. Start the connection's loop in a goroutine
+// the connection alive (the request, the response's state, and a goroutine
+// stack grown by parsing the request; Accept lets go of net/http's 4 KiB
+// read and write buffers once it has taken the connection over), which is
+// most of the memory of an idle connection: 16 KiB against 5–6 KiB. Start the connection's loop in a goroutine
 // of its own and return from the handler; net/http then lets all of that go
 // (the Conn does not depend on it). The request's context ends when the
 // handler returns, so the loop must not use r.Context():
@@ -166,8 +184,11 @@
 //   - net/http's HTTP/2 server must advertise SETTINGS_ENABLE_CONNECT_PROTOCOL.
 //     With Go 1.26 and 1.27 it does only when the process starts with
 //     GODEBUG=http2xconnect=1 in its environment (read once, at start: not
-//     os.Setenv, not a //go:debug line). Go 1.28 is expected to add a
-//     field to http.HTTP2Config for it (proposal go.dev/issue/53208).
+//     os.Setenv, not a //go:debug line). Go 1.28 is expected to add
+//     http.HTTP2Config.EnableConnectProtocol (proposal go.dev/issue/53208):
+//     set it in http.Server.HTTP2 instead. Accept needs no change either
+//     way: it recognises the request (CONNECT over HTTP/2 with :protocol),
+//     not the way the server was told to allow it.
 //   - HTTP/2 itself: TLS with ALPN h2 (ServeTLS/ListenAndServeTLS enable it),
 //     or cleartext HTTP/2 with prior knowledge (h2c) through
 //     http.Server.Protocols.SetUnencryptedHTTP2(true).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/ws6455/ws6455/wsframe"
@@ -33,13 +34,16 @@ type reader struct {
 	inMessage  bool  // a data message has started and its last frame not been read
 	compressed bool  // the message is compressed (RSV1 on its first frame)
 	want       uint8 // bytes needed at the front of the buffer (see readHeader): at most 14 + 125
-	msgType    MessageType
-	msgSize    int64         // payload bytes of the message so far (after inflation)
-	rawSize    int64         // payload bytes of the message's frames so far
-	inflate    *decompressor // nil unless permessage-deflate was negotiated
-	utf8       wsframe.UTF8Validator
-	gen        uint64          // counts messages, to retire old messageReaders
-	ctx        context.Context // bounds the reads of the current call, and of a Reader's message
+	// coalesce is shared with the writers: see coalesce.go. (Here it
+	// fills padding: the Conn stays the same size.)
+	coalesce atomic.Uint32
+	msgType  MessageType
+	msgSize  int64         // payload bytes of the message so far (after inflation)
+	rawSize  int64         // payload bytes of the message's frames so far
+	inflate  *decompressor // nil unless permessage-deflate was negotiated
+	utf8     wsframe.UTF8Validator
+	gen      uint64          // counts messages, to retire old messageReaders
+	ctx      context.Context // bounds the reads of the current call, and of a Reader's message
 }
 
 func (r *reader) init(nc net.Conn, br *bufio.Reader) { r.buf.init(nc, br) }
@@ -76,10 +80,19 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 }
 
 // Read waits for the next data message and returns it whole, in a newly
-// allocated slice. See ReadInto for a variant that reuses memory.
+// allocated slice of its size: the message is read into pooled buffers
+// and copied out once, so a small message costs a small allocation. See
+// ReadMessage and ReadInto for variants that allocate nothing.
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
-	return c.ReadInto(ctx, nil)
+	return c.readInto(ctx, nil, readCopy) // inlined: no frame added
 }
+
+// How readInto grows and returns its buffer.
+const (
+	readReuse  = iota // ReadInto: the caller's buffer, grown by allocation
+	readPooled        // ReadMessage: pooled arrays (growPooled), which the caller gives back
+	readCopy          // Read: pooled arrays, then a copy of the message's size
+)
 
 // ReadInto waits for the next data message and reads it into buf[:0],
 // growing it when the message does not fit, and returns the result. Reusing
@@ -95,6 +108,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // a time (from 4 KiB): a peer that declares a large frame and sends
 // little makes the Conn hold little.
 func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	return c.readInto(ctx, buf, readReuse) // inlined: no frame added
+}
+
+// readInto is ReadInto, Read and ReadMessage, as mode says.
+func (c *Conn) readInto(ctx context.Context, buf []byte, mode uint8) (MessageType, []byte, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, buf[:0], c.readLockErr(err)
 	}
@@ -117,7 +135,7 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 		// Grow the buffer only once it is full: memory follows the bytes
 		// received (see growFor).
 		if cap(buf) == len(buf) {
-			buf = c.growFor(buf)
+			buf = c.growFor(buf, mode != readReuse)
 		}
 		n, err := c.readMessage(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -125,12 +143,20 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 			continue
 		}
 		if err == io.EOF {
+			c.messageDone()
+			if mode == readCopy {
+				buf = copyOut(buf)
+			}
 			return typ, buf, nil
 		}
 		if err == errControl {
 			err = c.answerPing()
 		}
 		if err != nil {
+			if mode != readReuse {
+				putPooled(buf)
+				buf = nil
+			}
 			return 0, buf, c.readIntoErr(ctx, err)
 		}
 	}
@@ -145,12 +171,26 @@ func (c *Conn) ReadInto(ctx context.Context, buf []byte) (MessageType, []byte, e
 // which is on every read's stack.)
 //
 //go:noinline
-func (c *Conn) growFor(buf []byte) []byte {
+func (c *Conn) growFor(buf []byte, pooled bool) []byte {
+	if r := &c.rd; r.frameLeft == 0 && r.frameFin && !r.compressed {
+		return buf // the message is all in buf: the next read says so
+	}
+	if pooled {
+		if b := growPooled(buf); b != nil {
+			return b
+		}
+	}
+	var b []byte
 	if need := c.rd.frameLeft; need > 0 && !c.rd.compressed {
 		need = min(need, max(int64(cap(buf)), minGrow))
-		return append(buf[:cap(buf)], make([]byte, int(need))...)[:len(buf)]
+		b = append(buf[:cap(buf)], make([]byte, int(need))...)
+	} else {
+		b = append(buf, 0)
 	}
-	return append(buf, 0)[:len(buf)]
+	if pooled {
+		putPooled(buf) // copied by append: its array is free
+	}
+	return b[:len(buf)]
 }
 
 // minGrow is the least growFor adds to a buffer for a frame that needs it.
@@ -239,6 +279,7 @@ func (c *Conn) nextMessage() (MessageType, error) {
 	for err == errMore {
 		// Wait here, not inside nextDataFrame: the shallower the wait, the
 		// smaller the stack.
+		c.beforeWait()
 		if err = r.buf.need(int(r.want)); err != nil {
 			return 0, c.readErr(err)
 		}
@@ -660,6 +701,7 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		}
 		h, err := c.nextDataFrame()
 		if err == errMore {
+			c.beforeWait()
 			if err := r.buf.need(int(r.want)); err != nil {
 				return 0, c.readErr(err)
 			}
@@ -677,6 +719,9 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 	}
 	if int64(len(p)) > r.frameLeft {
 		p = p[:r.frameLeft]
+	}
+	if r.buf.r == r.buf.w {
+		c.beforeWait()
 	}
 	n, err := r.buf.read(p)
 	if n > 0 {

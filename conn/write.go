@@ -62,7 +62,10 @@ type writer struct {
 	msgMu   waitLock    // held while one data message is being sent
 	frameMu waitLock    // held while one frame is being written
 	comp    *compressor // nil unless permessage-deflate was negotiated; used under msgMu
-	pending []byte      // the rest of a frame whose write timed out; goes out first
+	// pending goes out ahead of the next frame: the rest of a frame whose
+	// write timed out, and whole frames deferred by coalescing (a pooled
+	// send buffer then: see coalesce.go). Used under frameMu.
+	pending []byte
 }
 
 func (w *writer) init(c *Conn) {
@@ -81,6 +84,18 @@ func (w *writer) init(c *Conn) {
 // writes after a timeout; with context takeover the compressor has taken
 // in the message), the connection fails with 1011 (see "Calls cut short"
 // in the package documentation). Other write errors end the connection.
+//
+// A nil error means the message is committed: it went out, or it waits
+// whole in the Conn's send buffer, ahead of every later frame, and goes out
+// without any further call unless the connection fails. It waits there only
+// on a server loop's reply to pipelined messages: when the last read
+// returned a message while more had already arrived, the reply leaves
+// together with the next ones, at the latest when the reader has read what
+// had arrived (before it waits for the socket), when another frame is
+// written, or at Close or CloseNow, and in any case as soon as the
+// scheduler has let other goroutines run once (so a reader that stops
+// reading never holds a reply back). A message written while nothing more
+// has arrived goes out at once; there is no timer.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return errMessageType(typ)
@@ -177,7 +192,7 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	if err := w.lockFrame(ctx, h.Opcode == wsframe.OpClose); err != nil {
 		return err
 	}
-	defer w.frameMu.unlock(w.c)
+	defer w.unlockFrame()
 	c := w.c
 	if err := c.beginIO(ctx, false); err != nil {
 		c.endIO(false)
@@ -190,6 +205,9 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 	}
 	if c.opts.OnFrame != nil {
 		observe(c, &h, p)
+	}
+	if c.rd.coalesce.Load()&coalArmed != 0 && w.mayDefer(&h, p) {
+		return w.endFrame(ctx, nil) // committed: see coalesce.go
 	}
 	var err error
 	if len(w.pending) > 0 || c.watch.Load() != nil {
@@ -209,6 +227,28 @@ func (w *writer) writeFrame(ctx context.Context, h wsframe.Header, p []byte) err
 		return nil
 	}
 	return w.endFrame(ctx, err)
+}
+
+// unlockFrame lets go of frameMu, then sends the deferred frames if the
+// reader is no longer going to (see coalesce.go).
+func (w *writer) unlockFrame() {
+	w.frameMu.unlock(w.c)
+	w.afterFrame()
+}
+
+// mayDefer defers the frame (see coalesce.go) if it may be: a data frame
+// that ends its message, or a pong, with no pong stashed to go out first.
+// (Not inlined: see writeFrame.)
+//
+//go:noinline
+func (w *writer) mayDefer(h *wsframe.Header, p []byte) bool {
+	if !(h.Opcode == wsframe.OpPong || h.Fin && !h.Opcode.IsControl()) {
+		return false
+	}
+	if ws := w.c.watch.Load(); ws != nil && ws.stashed.Load() {
+		return false
+	}
+	return w.deferFrame(h, p)
 }
 
 // observe tells the frame observer about a frame being sent.
@@ -300,13 +340,11 @@ func (w *writer) beforeFrame() error {
 	return err
 }
 
-// flushPending sends the rest of a frame whose write timed out.
+// flushPending sends what waits in w.pending: the rest of a frame whose
+// write timed out, and frames deferred by coalescing (coalesce.go).
 func (w *writer) flushPending() error {
-	n, err := w.c.nc.Write(w.pending)
-	w.pending = w.pending[n:]
-	if len(w.pending) == 0 {
-		w.pending = nil
-	}
+	n, err := w.sendPending(true)
+	w.consumePending(n)
 	return err
 }
 

@@ -17,7 +17,10 @@ type vecState struct {
 	a, b []byte // what is left to write
 	n    int    // bytes written so far
 	err  error  // the failed system call's error
-	fn   func(fd uintptr) bool
+	// noWait makes rawWrite stop when the socket cannot take more now,
+	// rather than wait for it (n says how much went out).
+	noWait bool
+	fn     func(fd uintptr) bool
 }
 
 func newFrameVec() *frameVec {
@@ -81,7 +84,7 @@ func (v *frameVec) rawWrite(fd uintptr) bool {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			return false
+			return v.noWait
 		case err != nil:
 			v.err = os.NewSyscallError("write", err)
 			return true
@@ -108,6 +111,29 @@ func (v *frameVec) writev(fd uintptr) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
+}
+
+// rawNoWait says that a socket can be written without waiting (see
+// sendPending), which coalescing needs (coalesce.go).
+const rawNoWait = true
+
+// sendPending writes w.pending and returns how much of it went out. Unless
+// wait, it writes only what the socket takes at once (a socket written
+// through send; others are written with Write, which waits).
+func (w *writer) sendPending(wait bool) (int, error) {
+	if !w.c.writev {
+		return w.c.nc.Write(w.pending)
+	}
+	v := frameVecPool.Get()
+	v.a, v.noWait = w.pending, !wait
+	err := w.c.rd.buf.raw.Write(v.fn)
+	if err == nil {
+		err = v.err
+	}
+	n := v.n
+	v.a, v.b, v.n, v.err, v.noWait = nil, nil, 0, nil, false
+	frameVecPool.Put(v)
+	return n, err
 }
 
 // canWritev reports whether send writes a frame in one system call.

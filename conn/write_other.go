@@ -56,6 +56,15 @@ func writeTwo(nc net.Conn, a, b []byte) (int, error) {
 	return n + m, err
 }
 
+// rawNoWait says that a socket can be written without waiting, which
+// coalescing needs (coalesce.go): not implemented here, so writes are not
+// coalesced.
+const rawNoWait = false
+
+// sendPending writes w.pending and returns how much of it went out. (wait
+// is for Linux, where it may be false.)
+func (w *writer) sendPending(wait bool) (int, error) { return w.c.nc.Write(w.pending) }
+
 // canWritev reports whether send writes a frame in one system call.
 func canWritev(b *bufReader) bool {
 	switch b.nc.(type) {

@@ -275,6 +275,11 @@ func respond(w http.ResponseWriter, accept []byte, res Result, opts *ServerOptio
 		c.Close()
 		return nil, nil, Result{}, fmt.Errorf("handshake: clearing deadlines: %w", err)
 	}
+	// The hijacked writer is ours now and not used again; net/http, which
+	// still points to it while the handler runs, never uses it again
+	// either: let its 4 KiB go, or a handler that serves the connection
+	// itself keeps it for the connection's life.
+	*brw.Writer = bufio.Writer{}
 	return c, brw.Reader, res, nil
 }
 

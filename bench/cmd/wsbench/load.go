@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -89,10 +90,122 @@ type echoResult struct {
 	rtts   []time.Duration // sorted round-trip times
 	err    error
 	config echoConfig
+	// The 1-minute load average of the machine when the cell started and
+	// when it ended (the load client and the server are part of it).
+	loadBefore, loadAfter float64
 }
 
 type echoConfig struct {
 	size, conns, perConn int
+	// depth, when positive, makes the configuration pipelined: each
+	// connection keeps depth messages in flight (a writer and a reader
+	// goroutine) instead of waiting for each echo before the next.
+	depth int
+}
+
+// label names the configuration in the tables.
+func (c echoConfig) label() string {
+	s := fmt.Sprintf("%s × %d", sizeLabel(c.size), c.conns)
+	if c.depth > 0 {
+		s += fmt.Sprintf(", %d in flight", c.depth)
+	}
+	return s
+}
+
+// echoClient is one connection of the load client: a ws6455 client Conn,
+// or a bare TCP connection for the floor (which echoes bytes, not
+// messages).
+type echoClient interface {
+	send(ctx context.Context, msg []byte) error
+	// recv reads the echo of a size-byte message, into buf if it fits.
+	recv(ctx context.Context, buf []byte, size int) ([]byte, error)
+	close()
+}
+
+type wsClient struct{ c *conn.Conn }
+
+func (w wsClient) send(ctx context.Context, msg []byte) error {
+	return w.c.Write(ctx, conn.MessageBinary, msg)
+}
+
+func (w wsClient) recv(ctx context.Context, buf []byte, _ int) ([]byte, error) {
+	_, got, err := w.c.ReadInto(ctx, buf)
+	return got, err
+}
+
+func (w wsClient) close() { w.c.CloseNow() }
+
+type tcpClient struct{ nc net.Conn }
+
+func (t tcpClient) send(ctx context.Context, msg []byte) error {
+	if dl, ok := ctx.Deadline(); ok {
+		t.nc.SetWriteDeadline(dl)
+	}
+	_, err := t.nc.Write(msg)
+	return err
+}
+
+func (t tcpClient) recv(ctx context.Context, buf []byte, size int) ([]byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		t.nc.SetReadDeadline(dl)
+	}
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	_, err := io.ReadFull(t.nc, buf)
+	return buf, err
+}
+
+func (t tcpClient) close() { t.nc.Close() }
+
+// dialClients opens n connections of the load client to a server that
+// speaks WebSocket (ws) or to the bare TCP echo.
+func dialClients(addr string, ws bool, n, par int) ([]echoClient, error) {
+	out := make([]echoClient, n)
+	if ws {
+		conns, err := dialAll(addr, n, par)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range conns {
+			out[i] = wsClient{c}
+		}
+		return out, nil
+	}
+	tcs, err := dialTCPAll(addr, n, par)
+	if err != nil {
+		for _, c := range tcs {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return nil, err
+	}
+	for i, c := range tcs {
+		out[i] = tcpClient{c}
+	}
+	return out, nil
+}
+
+func closeClients(cs []echoClient) {
+	for _, c := range cs {
+		c.close()
+	}
+}
+
+// loadAvg returns the machine's 1-minute load average (/proc/loadavg), or
+// -1 if it cannot be read: the other load a cell ran under.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
 }
 
 // runEcho measures one configuration against the server of ch: it opens
@@ -100,16 +213,17 @@ type echoConfig struct {
 // cfg.perConn messages of cfg.size bytes, one at a time, each waiting for
 // its echo, all connections at once. The server's CPU time is read just
 // before and just after that phase.
-func runEcho(ch *child, cfg echoConfig) echoResult {
-	res := echoResult{config: cfg}
-	conns, err := dialAll(ch.addr, cfg.conns, 16)
+func runEcho(ch *child, ws bool, cfg echoConfig) (res echoResult) {
+	res = echoResult{config: cfg, loadBefore: loadAvg()}
+	defer func() { res.loadAfter = loadAvg() }()
+	conns, err := dialClients(ch.addr, ws, cfg.conns, 16)
 	if err != nil {
 		res.err = err
 		return res
 	}
-	defer closeAll(conns)
+	defer closeClients(conns)
 	warm := min(cfg.perConn/10+1, 50)
-	if err := echoPhase(conns, cfg.size, warm, nil); err != nil {
+	if err := clientsPhase(conns, cfg, warm, nil); err != nil {
 		res.err = fmt.Errorf("warm-up: %w", err)
 		return res
 	}
@@ -123,7 +237,7 @@ func runEcho(ch *child, cfg echoConfig) echoResult {
 		rtts[i] = make([]time.Duration, 0, cfg.perConn)
 	}
 	start := time.Now()
-	err = echoPhase(conns, cfg.size, cfg.perConn, rtts)
+	err = clientsPhase(conns, cfg, cfg.perConn, rtts)
 	res.wall = time.Since(start)
 	after, uerr := ch.usage(false)
 	if err == nil {
@@ -146,6 +260,17 @@ func runEcho(ch *child, cfg echoConfig) echoResult {
 // messages, recording each round trip in rtts[i] when rtts is not nil.
 // Every echo is checked byte for byte.
 func echoPhase(conns []*conn.Conn, size, count int, rtts [][]time.Duration) error {
+	cs := make([]echoClient, len(conns))
+	for i, c := range conns {
+		cs[i] = wsClient{c}
+	}
+	return clientsPhase(cs, echoConfig{size: size}, count, rtts)
+}
+
+// clientsPhase is echoPhase for any load client, closed-loop or pipelined
+// as cfg says.
+func clientsPhase(conns []echoClient, cfg echoConfig, count int, rtts [][]time.Duration) error {
+	size := cfg.size
 	var wg sync.WaitGroup
 	errs := make(chan error, len(conns))
 	for i, c := range conns {
@@ -154,6 +279,16 @@ func echoPhase(conns []*conn.Conn, size, count int, rtts [][]time.Duration) erro
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
+			var r *[]time.Duration
+			if rtts != nil {
+				r = &rtts[i]
+			}
+			if cfg.depth > 0 {
+				if err := pipelined(ctx, c, size, count, cfg.depth, r); err != nil {
+					errs <- err
+				}
+				return
+			}
 			msg := make([]byte, size)
 			for j := range msg {
 				msg[j] = byte(i + j)
@@ -161,11 +296,11 @@ func echoPhase(conns []*conn.Conn, size, count int, rtts [][]time.Duration) erro
 			buf := make([]byte, 0, size)
 			for range count {
 				t0 := time.Now()
-				if err := c.Write(ctx, conn.MessageBinary, msg); err != nil {
+				if err := c.send(ctx, msg); err != nil {
 					errs <- err
 					return
 				}
-				_, got, err := c.ReadInto(ctx, buf)
+				got, err := c.recv(ctx, buf, size)
 				if err != nil {
 					errs <- err
 					return
@@ -188,6 +323,65 @@ func echoPhase(conns []*conn.Conn, size, count int, rtts [][]time.Duration) erro
 	default:
 		return nil
 	}
+}
+
+// pipelined sends count size-byte messages on c from one goroutine while
+// another reads their echoes, with at most depth messages in flight; each
+// echo is checked (the first byte numbers the message, so a reordered
+// or lost echo is caught) and its round trip recorded in rtts if not nil.
+func pipelined(ctx context.Context, c echoClient, size, count, depth int, rtts *[]time.Duration) error {
+	sent := make(chan time.Time, depth) // send times of the messages in flight
+	werr := make(chan error, 1)
+	go func() {
+		msg := make([]byte, size)
+		for j := range msg {
+			msg[j] = byte(j * 3)
+		}
+		for i := range count {
+			select {
+			case sent <- time.Now():
+			case <-ctx.Done(): // the reader gave up
+				werr <- ctx.Err()
+				return
+			}
+			if size > 0 {
+				msg[0] = byte(i)
+			}
+			if err := c.send(ctx, msg); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	want := make([]byte, size)
+	for j := range want {
+		want[j] = byte(j * 3)
+	}
+	buf := make([]byte, 0, size)
+	for i := range count {
+		got, err := c.recv(ctx, buf, size)
+		if err != nil {
+			return err
+		}
+		var t0 time.Time
+		select {
+		case t0 = <-sent:
+		default:
+			return fmt.Errorf("an echo arrived before its message was sent")
+		}
+		if rtts != nil {
+			*rtts = append(*rtts, time.Since(t0))
+		}
+		if size > 0 {
+			want[0] = byte(i)
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("pipelined echo %d of %d bytes came back as %d different bytes", i, size, len(got))
+		}
+		buf = got
+	}
+	return <-werr
 }
 
 // idleResult is the memory per idle connection.

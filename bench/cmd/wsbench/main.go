@@ -45,12 +45,17 @@ type options struct {
 	idle       int
 	handshakes int
 	hsPar      int
+	pipeline   int // messages in flight in the pipelined cell; 0: none
+	pipeSize   int
+	compLibs   []string // servers of the compression cell, ours first; none: no cell
+	compConns  int
+	compIdle   int
 }
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wsbench", flag.ContinueOnError)
 	serve := fs.String("serve", "", "internal: run the echo server of this library in this process")
-	libs := fs.String("libs", "ours,ours-raw,gorilla,coder,gobwas,gws,xnet,tcp", "servers to compare, comma-separated (ours is always included, first)")
+	libs := fs.String("libs", "ours,ours-handler,ours-raw,gorilla,coder,gobwas,gws,xnet,tcp", "servers to compare, comma-separated (ours is always included, first)")
 	sizes := fs.String("sizes", "16,1024,65536", "message sizes in bytes, comma-separated")
 	conns := fs.String("conns", "1,100", "numbers of concurrent connections, comma-separated")
 	msgs := fs.Int("msgs", 20000, "messages echoed per configuration (all connections together)")
@@ -58,6 +63,11 @@ func run(args []string, stdout io.Writer) error {
 	idle := fs.Int("idle", 10000, "idle connections for the memory measurement (0 skips it)")
 	handshakes := fs.Int("handshakes", 2000, "opening handshakes for the rate measurement (0 skips it)")
 	hsPar := fs.Int("hspar", 4, "handshakes in flight at once")
+	pipeline := fs.Int("pipeline", 64, "messages in flight in the pipelined cell (one connection; 0 skips it)")
+	pipeSize := fs.Int("pipesize", 16, "message size of the pipelined cell, bytes")
+	compLibs := fs.String("complibs", "ours,gorilla,coder,gws", "servers of the compression cell (permessage-deflate, JSON-like 1 KiB messages), comma-separated; empty skips it")
+	compConns := fs.Int("compconns", 100, "connections of the compression cell's CPU measurement")
+	compIdle := fs.Int("compidle", 1000, "connections of the compression cell's memory measurement (0 skips it)")
 	out := fs.String("out", "", "also write the report to this file")
 	fs.StringVar(&heapDir, "heapprofile", "", "save each server's heap profile with its idle connections open in this directory (idle-LIB.pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -66,7 +76,7 @@ func run(args []string, stdout io.Writer) error {
 	if *serve != "" {
 		return runServe(*serve)
 	}
-	o := options{msgs: *msgs, maxBytes: *maxBytes, idle: *idle, handshakes: *handshakes, hsPar: max(*hsPar, 1)}
+	o := options{msgs: *msgs, maxBytes: *maxBytes, idle: *idle, handshakes: *handshakes, hsPar: max(*hsPar, 1), pipeline: *pipeline, pipeSize: *pipeSize}
 	o.libs = []string{"ours"}
 	for _, l := range strings.Split(*libs, ",") {
 		l = strings.TrimSpace(l)
@@ -78,6 +88,22 @@ func run(args []string, stdout io.Writer) error {
 		}
 		o.libs = append(o.libs, l)
 	}
+	for _, l := range strings.Split(*compLibs, ",") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if _, ok := compServers[l]; !ok {
+			return fmt.Errorf("-complibs: %q has no compression server (known: ours, gorilla, coder, gws)", l)
+		}
+		if l != "ours" {
+			o.compLibs = append(o.compLibs, l)
+		}
+	}
+	if len(o.compLibs) > 0 || strings.Contains(*compLibs, "ours") {
+		o.compLibs = append([]string{"ours"}, o.compLibs...)
+	}
+	o.compConns, o.compIdle = max(*compConns, 1), max(*compIdle, 0)
 	var err error
 	if o.sizes, err = parseInts(*sizes, 1, 1<<20); err != nil {
 		return fmt.Errorf("-sizes: %w", err)
@@ -85,8 +111,8 @@ func run(args []string, stdout io.Writer) error {
 	if o.conns, err = parseInts(*conns, 1, 1000); err != nil {
 		return fmt.Errorf("-conns: %w", err)
 	}
-	if o.msgs < 1 || o.idle < 0 || o.handshakes < 0 {
-		return fmt.Errorf("-msgs must be positive, -idle and -handshakes not negative")
+	if o.msgs < 1 || o.idle < 0 || o.handshakes < 0 || o.pipeline < 0 || o.pipeSize < 1 || o.pipeSize > 1<<20 {
+		return fmt.Errorf("-msgs and -pipesize must be positive (-pipesize at most 1 MiB), -idle, -handshakes and -pipeline not negative")
 	}
 	if heapDir != "" {
 		if err := os.MkdirAll(heapDir, 0o755); err != nil {
@@ -165,6 +191,7 @@ type report struct {
 	echo    map[string][]echoResult // by library, in configuration order
 	hs      map[string]handshakeResult
 	idle    map[string]idleResult
+	comp    map[string]compResult // by server name ("ours+ct")
 }
 
 // measure runs every measurement. Echo and handshake measurements
@@ -176,6 +203,7 @@ func measure(o options, log io.Writer) *report {
 	rep := &report{
 		opts: o, machine: machineLine(), start: time.Now(),
 		echo: map[string][]echoResult{}, hs: map[string]handshakeResult{}, idle: map[string]idleResult{},
+		comp: map[string]compResult{},
 	}
 	var configs []echoConfig
 	for _, size := range o.sizes {
@@ -184,11 +212,11 @@ func measure(o options, log io.Writer) *report {
 			configs = append(configs, echoConfig{size: size, conns: nc, perConn: max(total/nc, 1)})
 		}
 	}
+	if o.pipeline > 0 {
+		configs = append(configs, echoConfig{size: o.pipeSize, conns: 1, perConn: min(o.msgs*4, max(o.maxBytes/o.pipeSize, 1)), depth: o.pipeline})
+	}
 	children := map[string]*child{}
 	for _, l := range o.libs {
-		if s, _ := findServer(l); !s.ws {
-			continue
-		}
 		ch, err := startChild(l)
 		if err != nil {
 			fmt.Fprintf(log, "%s: %v\n", l, err)
@@ -206,13 +234,17 @@ func measure(o options, log io.Writer) *report {
 			if ch == nil {
 				continue
 			}
-			r := runEcho(ch, cfg)
-			fmt.Fprintf(log, "echo %-8s %6d B x %3d conns: %s\n", l, cfg.size, cfg.conns, r.summary())
+			s, _ := findServer(l)
+			r := runEcho(ch, s.ws, cfg)
+			fmt.Fprintf(log, "echo %-12s %s: %s\n", l, cfg.label(), r.summary())
 			rep.echo[l] = append(rep.echo[l], r)
 		}
 	}
 	if o.handshakes > 0 {
 		for _, l := range o.libs {
+			if s, _ := findServer(l); !s.ws {
+				continue
+			}
 			if ch := children[l]; ch != nil {
 				r := runHandshakes(ch, o.handshakes, o.hsPar)
 				fmt.Fprintf(log, "handshakes %-8s: %s\n", l, r.summary())
@@ -236,6 +268,18 @@ func measure(o options, log io.Writer) *report {
 			rep.idle[l] = r
 		}
 	}
+	perConn := max(o.msgs/o.compConns, 1)
+	for _, mode := range compModes {
+		for _, l := range o.compLibs {
+			if !compSupports(l, mode) {
+				continue
+			}
+			name := l + "+" + mode
+			r := runComp(name, mode, o.compConns, perConn, o.compIdle)
+			fmt.Fprintf(log, "compression %-12s: %s\n", name, r.summary())
+			rep.comp[name] = r
+		}
+	}
 	rep.elapsed = time.Since(rep.start)
 	return rep
 }
@@ -244,8 +288,8 @@ func (r echoResult) summary() string {
 	if r.err != nil {
 		return "error: " + r.err.Error()
 	}
-	return fmt.Sprintf("%d msgs in %v, server CPU %.2f µs/msg, p50 %v p99 %v",
-		r.msgs, r.wall.Round(time.Millisecond), r.cpuPerMsg(), percentile(r.rtts, 50), percentile(r.rtts, 99))
+	return fmt.Sprintf("%d msgs in %v, server CPU %.2f µs/msg, p50 %v p99 %v, load %.1f→%.1f",
+		r.msgs, r.wall.Round(time.Millisecond), r.cpuPerMsg(), percentile(r.rtts, 50), percentile(r.rtts, 99), r.loadBefore, r.loadAfter)
 }
 
 func (r echoResult) cpuPerMsg() float64 {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ws6455/ws6455/conn"
 )
 
 // TestServersEcho checks every server of the harness in-process: the load
@@ -34,6 +37,37 @@ func TestServersEcho(t *testing.T) {
 				if err := echoPhase(conns, size, 3, nil); err != nil {
 					t.Fatalf("%d-byte messages: %v", size, err)
 				}
+			}
+		})
+	}
+}
+
+// TestPipelinedEcho checks the pipelined cell's load client against our
+// servers and the bare TCP floor: every echo comes back, in order, byte
+// for byte, with many messages in flight.
+func TestPipelinedEcho(t *testing.T) {
+	for _, name := range []string{"ours", "ours-handler", "gorilla", "tcp"} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := findServer(name)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.serve(ln)
+			t.Cleanup(func() { ln.Close() })
+			cs, err := dialClients(ln.Addr().String(), s.ws, 2, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeClients(cs)
+			rtts := make([][]time.Duration, len(cs))
+			for _, size := range []int{16, 1 << 10} {
+				if err := clientsPhase(cs, echoConfig{size: size, depth: 64}, 500, rtts); err != nil {
+					t.Fatalf("%d-byte messages: %v", size, err)
+				}
+			}
+			if len(rtts[0]) != 1000 {
+				t.Fatalf("%d round trips recorded, want 1000", len(rtts[0]))
 			}
 		})
 	}
@@ -153,6 +187,59 @@ func TestReportTables(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestCompressionServers checks the compression cell's servers: each
+// negotiates permessage-deflate in the mode asked for (no context
+// takeover answers with server_no_context_takeover; context takeover
+// without it, except gorilla, which has no such mode) and echoes the
+// JSON-like messages byte for byte.
+func TestCompressionServers(t *testing.T) {
+	for i := range 50 {
+		if n := len(jsonMessage(i)); n != 1024 {
+			t.Fatalf("message %d is %d bytes, want 1024", i, n)
+		}
+	}
+	for _, lib := range []string{"ours", "gorilla", "coder", "gws"} {
+		for _, mode := range compModes {
+			s, ok := findCompServer(lib + "+" + mode)
+			if !ok {
+				if compSupports(lib, mode) {
+					t.Fatalf("%s+%s: no server", lib, mode)
+				}
+				continue
+			}
+			t.Run(s.name, func(t *testing.T) {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				go s.serve(ln)
+				t.Cleanup(func() { ln.Close() })
+				cm := conn.CompressionNoContextTakeover
+				if mode == "ct" {
+					cm = conn.CompressionContextTakeover
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c, resp, err := conn.Dial(ctx, "ws://"+ln.Addr().String()+"/", &conn.DialOptions{Proxy: noProxy, Compression: cm})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.CloseNow()
+				ext := resp.Header.Get("Sec-WebSocket-Extensions")
+				if !strings.Contains(ext, "permessage-deflate") {
+					t.Fatalf("negotiated %q, want permessage-deflate", ext)
+				}
+				if got := strings.Contains(ext, "server_no_context_takeover"); got != (mode == "nct") {
+					t.Fatalf("negotiated %q for mode %s", ext, mode)
+				}
+				if err := jsonPhase([]*conn.Conn{c}, 0, 5); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 	}
 }

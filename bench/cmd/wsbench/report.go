@@ -33,12 +33,16 @@ func (r *report) write(w io.Writer) {
 			return v, fmt.Sprintf("%.0f", v)
 		})
 		r.countsLine(w)
+		r.loadTable(w)
 	}
 	if len(r.hs) > 0 {
 		r.handshakeTable(w)
 	}
 	if len(r.idle) > 0 {
 		r.idleTable(w)
+	}
+	if len(r.comp) > 0 {
+		r.compTable(w)
 	}
 }
 
@@ -71,11 +75,11 @@ func header(w io.Writer, first string, libs []string) {
 // echoTable prints one metric of the echo runs: a row per configuration,
 // a column per library.
 func (r *report) echoTable(w io.Writer, title string, metric func(echoResult) (float64, string)) {
-	libs := r.wsLibs()
+	libs := r.echoLibs()
 	fmt.Fprintf(w, "### %s\n\n", title)
 	header(w, "message × connections", libs)
 	for i, cfg := range r.configs() {
-		cells := []string{fmt.Sprintf("%s × %d", sizeLabel(cfg.size), cfg.conns)}
+		cells := []string{cfg.label()}
 		var ours float64
 		for j, l := range libs {
 			res := r.echo[l]
@@ -99,8 +103,41 @@ func (r *report) echoTable(w io.Writer, title string, metric func(echoResult) (f
 	fmt.Fprintln(w)
 }
 
+// echoLibs are the libraries with echo results, in table order: the
+// WebSocket servers, then the bare TCP floor.
+func (r *report) echoLibs() []string {
+	var out []string
+	for _, l := range r.opts.libs {
+		if _, ok := r.echo[l]; ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// loadTable prints the machine's 1-minute load average at the start and
+// the end of every cell, so that a cell run under other load can be told.
+func (r *report) loadTable(w io.Writer) {
+	libs := r.echoLibs()
+	fmt.Fprintf(w, "### Other load: the machine's 1-minute load average at the start → end of each cell (2 CPUs; the cell's own client and server add up to about 2)\n\n")
+	header(w, "message × connections", libs)
+	for i, cfg := range r.configs() {
+		cells := []string{cfg.label()}
+		for _, l := range libs {
+			res := r.echo[l]
+			if i >= len(res) || res[i].loadBefore < 0 {
+				cells = append(cells, "?")
+				continue
+			}
+			cells = append(cells, fmt.Sprintf("%.1f → %.1f", res[i].loadBefore, res[i].loadAfter))
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
 func (r *report) configs() []echoConfig {
-	for _, l := range r.wsLibs() {
+	for _, l := range r.echoLibs() {
 		if res := r.echo[l]; len(res) > 0 {
 			out := make([]echoConfig, len(res))
 			for i, e := range res {
@@ -117,10 +154,10 @@ func (r *report) configs() []echoConfig {
 func (r *report) countsLine(w io.Writer) {
 	var parts []string
 	for _, cfg := range r.configs() {
-		parts = append(parts, fmt.Sprintf("%s × %d: %d", sizeLabel(cfg.size), cfg.conns, cfg.perConn*cfg.conns))
+		parts = append(parts, fmt.Sprintf("%s: %d", cfg.label(), cfg.perConn*cfg.conns))
 	}
 	fmt.Fprintf(w, "Messages measured per configuration (after a warm-up): %s.\n\n", strings.Join(parts, "; "))
-	for _, l := range r.wsLibs() {
+	for _, l := range r.echoLibs() {
 		for _, e := range r.echo[l] {
 			if e.err != nil {
 				fmt.Fprintf(w, "- %s, %s × %d failed: %v\n", label(l), sizeLabel(e.config.size), e.config.conns, e.err)

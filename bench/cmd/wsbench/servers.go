@@ -43,6 +43,7 @@ type server struct {
 // this order and ratios are to the first one.
 var servers = []server{
 	{"ours", "ws6455 (ours)", serveOurs, true},
+	{"ours-handler", "ws6455 loop in handler", serveOursHandler, true},
 	{"ours-raw", "ws6455 raw listener", serveOursRaw, true},
 	{"gorilla", "gorilla v1.5.3", serveGorilla, true},
 	{"coder", "coder v1.8.15", serveCoder, true},
@@ -67,8 +68,9 @@ func httpServe(ln net.Listener, h http.HandlerFunc) error {
 	return srv.Serve(ln)
 }
 
-// serveOurs: Accept, then ReadInto a reused buffer and Write it back, in
-// a goroutine of its own so that the handler returns at once. This is the
+// serveOurs: Accept, then ReadMessage and Write the message back, in a
+// goroutine of its own so that the handler returns at once (the README's
+// first server). This is the
 // pattern conn's package documentation recommends for servers holding many
 // connections: once the handler has returned, net/http drops what it kept
 // for the connection (its 4 KiB bufio.Reader and bufio.Writer, the request,
@@ -80,6 +82,28 @@ func serveOurs(ln net.Listener) error {
 			return
 		}
 		go echoOurs(c) // not r.Context(): it ends when the handler returns
+	})
+}
+
+// serveOursHandler: the server of the README, as a newcomer copies it:
+// the loop stays on net/http's handler goroutine, Read (a new slice per
+// message) and Write under r.Context().
+func serveOursHandler(ln net.Listener) error {
+	return httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+		c, err := conn.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
 	})
 }
 
@@ -108,21 +132,22 @@ func serveOursRaw(ln net.Listener) error {
 	}
 }
 
-// echoOurs echoes every message on c until it ends: ReadInto a reused
-// buffer, Write it back.
+// echoOurs echoes every message on c until it ends, as the README's
+// server does: ReadMessage (the payload in a pooled buffer), Write it
+// back, Release.
 func echoOurs(c *conn.Conn) {
 	defer c.CloseNow()
 	ctx := context.Background()
-	var buf []byte
 	for {
-		typ, msg, err := c.ReadInto(ctx, buf)
+		m, err := c.ReadMessage(ctx)
 		if err != nil {
 			return
 		}
-		if err := c.Write(ctx, typ, msg); err != nil {
+		err = c.Write(ctx, m.Type, m.Payload)
+		m.Release()
+		if err != nil {
 			return
 		}
-		buf = msg
 	}
 }
 
@@ -273,6 +298,9 @@ func serveTCP(ln net.Listener) error {
 // It exits when stdin closes: the harness ending it, or dying.
 func runServe(name string) error {
 	s, ok := findServer(name)
+	if !ok {
+		s, ok = findCompServer(name)
+	}
 	if !ok {
 		return fmt.Errorf("unknown server %q", name)
 	}
