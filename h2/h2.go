@@ -17,8 +17,8 @@
 // GODEBUG=http2xconnect=1 in its environment; Go 1.28 is expected to add
 // http.HTTP2Config.EnableConnectProtocol; see "HTTP/2" in package conn);
 // otherwise Dial fails with an error that matches
-// conn.ErrExtendedConnectUnsupported: dial with conn.Dial (HTTP/1.1)
-// instead if you want a fallback.
+// conn.ErrExtendedConnectUnsupported, or, with the Dialer's FallbackHTTP1
+// set, opens the WebSocket over HTTP/1.1 instead (the caller chooses).
 //
 // The returned *conn.Conn is a client (it masks what it sends) with the
 // same API as one from conn.Dial. Its NetConn is the stream, not a TCP
@@ -29,8 +29,12 @@ package h2
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -52,6 +56,18 @@ type Dialer struct {
 	// NetDialContext dials the TCP connections (both kinds); nil means a
 	// net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// FallbackHTTP1, when set, makes Dial open the WebSocket with an
+	// HTTP/1.1 upgrade on a connection of its own (conn.Dial, with the same
+	// URL and options, and this Dialer's TLSConfig and NetDialContext) when
+	// the server does not offer WebSockets over HTTP/2: it did not send
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL, or, over TLS, did not choose "h2"
+	// in ALPN. Other errors are returned as they are (a cleartext server
+	// that does not speak h2c at all is one of them: HTTP/2 with prior
+	// knowledge cannot tell it from a broken server). When it is not set,
+	// Dial returns an error that matches conn.ErrExtendedConnectUnsupported.
+	// The returned response says which protocol served the WebSocket
+	// (ProtoMajor).
+	FallbackHTTP1 bool
 
 	once     sync.Once
 	tls, h2c *http2.Transport
@@ -66,10 +82,21 @@ func (d *Dialer) init() {
 				if err != nil {
 					return nil, err
 				}
+				// Offer http/1.1 after h2, so that an HTTP/1.1-only
+				// server answers (and is recognised below) instead of
+				// refusing the handshake.
+				if !slices.Contains(cfg.NextProtos, "http/1.1") {
+					cfg = cfg.Clone()
+					cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
+				}
 				tc := tls.Client(nc, cfg)
 				if err := tc.HandshakeContext(ctx); err != nil {
 					nc.Close()
 					return nil, err
+				}
+				if p := tc.ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
+					tc.Close()
+					return nil, fmt.Errorf("%w: the TLS server chose %q in ALPN, not %q", conn.ErrExtendedConnectUnsupported, p, http2.NextProtoTLS)
 				}
 				return tc, nil
 			},
@@ -100,8 +127,21 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // conn.DialExtendedConnect.
 func (d *Dialer) Dial(ctx context.Context, rawURL string, opts *conn.DialOptions) (*conn.Conn, *http.Response, error) {
 	d.init()
-	return conn.DialExtendedConnect(ctx, d.transport(rawURL), rawURL, opts)
+	c, resp, err := conn.DialExtendedConnect(ctx, d.transport(rawURL), rawURL, opts)
+	if err == nil || !d.FallbackHTTP1 || !errors.Is(err, conn.ErrExtendedConnectUnsupported) {
+		return c, resp, err
+	}
+	var o conn.DialOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.TLSConfig, o.NetDialContext = d.TLSConfig, d.NetDialContext
+	o.Proxy = noProxy // like the HTTP/2 path: no proxy
+	return conn.Dial(ctx, rawURL, &o)
 }
+
+// noProxy is a DialOptions.Proxy that asks for a direct connection.
+func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
 
 // transport chooses the Transport for the URL's scheme: cleartext for ws
 // and http, TLS otherwise (an unknown scheme is refused later).

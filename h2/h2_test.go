@@ -515,6 +515,42 @@ func TestUnsupportedServer(t *testing.T) {
 	_, _, err := d.Dial(ctxT(t), s.wsURL("/"), nil)
 	require.ErrorIs(t, err, conn.ErrExtendedConnectUnsupported)
 	t.Log(err)
+
+	// With FallbackHTTP1 the same server serves it over HTTP/1.1.
+	fb := h2.Dialer{FallbackHTTP1: true}
+	defer fb.CloseIdleConnections()
+	c, resp, err := fb.Dial(ctxT(t), s.wsURL("/"), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, resp.ProtoMajor)
+	echoAll(t, ctxT(t), c)
+	require.NoError(t, c.Close(wsframe.CloseNormal, ""))
+}
+
+// TestFallbackNoH2: a TLS server that does not choose h2 in ALPN (an
+// HTTP/1.1-only server) does not offer WebSockets over HTTP/2: Dial says
+// so, or falls back to HTTP/1.1 when asked to.
+func TestFallbackNoH2(t *testing.T) {
+	ts := httptest.NewUnstartedServer(echo(nil, nil))
+	ts.EnableHTTP2 = false
+	ts.StartTLS() // ALPN: http/1.1 only
+	t.Cleanup(ts.Close)
+	u := "wss" + strings.TrimPrefix(ts.URL, "https") + "/"
+	cfg := &tls.Config{RootCAs: x509.NewCertPool()}
+	cfg.RootCAs.AddCert(ts.Certificate())
+
+	d := h2.Dialer{TLSConfig: cfg}
+	defer d.CloseIdleConnections()
+	_, _, err := d.Dial(ctxT(t), u, nil)
+	require.ErrorIs(t, err, conn.ErrExtendedConnectUnsupported)
+	require.Contains(t, err.Error(), `"http/1.1"`)
+
+	fb := h2.Dialer{TLSConfig: cfg, FallbackHTTP1: true}
+	defer fb.CloseIdleConnections()
+	c, resp, err := fb.Dial(ctxT(t), u, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, resp.ProtoMajor)
+	echoAll(t, ctxT(t), c)
+	require.NoError(t, c.Close(wsframe.CloseNormal, ""))
 }
 
 // TestSlowServerReader: a handler that stops reading while its client
