@@ -166,10 +166,22 @@
 // reserve through garbage collections (sync.Pool alone drops them all
 // within two), and a goroutine grows only when it is the one to allocate
 // beyond those, which takes a burst after a quiet spell. Then an idle
-// connection costs
-// about what a bare goroutine-per-connection TCP echo costs: 2 KiB of stack
+// connection costs about what a bare goroutine-per-connection TCP echo
+// costs: 2 KiB of stack
 // and 1.3 KiB of heap (a 448-byte Conn, and the runtime's and the net
 // package's per-socket state). The benchmarks in ../bench measure it.
+//
+// # Broadcast
+//
+// To send one message to many connections (a chat room, a game, a feed),
+// give each connection a send queue of its own, drained by a goroutine of
+// its own that calls WritePrepared, and encode the message once with
+// NewPreparedMessage. The broadcaster only queues, never writes, so one
+// connection that reads slowly holds no one back; when its queue is full,
+// drop it (close with 1008) rather than wait. Example (Hub) shows the
+// pattern in a few lines; the chat example (examples/chat/chatserver) is a
+// complete one, with rooms, presence, limits and graceful shutdown, and a
+// Redis backplane for many processes (examples/chat/redis).
 //
 // # HTTP/2
 //
