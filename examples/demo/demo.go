@@ -11,6 +11,7 @@ import (
 	"github.com/ws6455/ws6455/conn"
 	"github.com/ws6455/ws6455/examples/chat/chatserver"
 	"github.com/ws6455/ws6455/examples/echo/echoserver"
+	"github.com/ws6455/ws6455/examples/internal/site"
 	"github.com/ws6455/ws6455/examples/pong/pongserver"
 )
 
@@ -19,6 +20,10 @@ type config struct {
 	// ChatToken is the chat room's token; the index page shows it, since
 	// the demo is for trying things out on one's own machine.
 	ChatToken string
+	// Logf, when set, receives one line when a WebSocket opens and one
+	// when it closes (see site.ConnLog), for the examples that offer an
+	// AcceptHook.
+	Logf func(format string, args ...any)
 }
 
 // demo is the demo server: the index page and the examples, each mounted
@@ -27,6 +32,7 @@ type demo struct {
 	mux  *http.ServeMux
 	cfg  config
 	apps []app
+	lab  bool // the protocol lab is mounted at /lab/
 }
 
 // app is an example mounted in the demo.
@@ -45,10 +51,16 @@ func newDemo(cfg config) *demo {
 		cfg.ChatToken = "demo"
 	}
 	d := &demo{mux: http.NewServeMux(), cfg: cfg}
-	d.mount("/echo", echoserver.New(echoserver.Config{Compression: conn.CompressionNoContextTakeover}))
+	var hook func(*http.Request, *conn.AcceptOptions) func(*conn.Conn)
+	if cfg.Logf != nil {
+		hook = (&site.ConnLog{Logf: cfg.Logf}).Hook
+	}
+	d.mountLab(hook)
+	d.mount("/echo", echoserver.New(echoserver.Config{Compression: conn.CompressionNoContextTakeover, AcceptHook: hook}))
 	d.mount("/chat", chatserver.New(chatserver.Config{Token: cfg.ChatToken}))
-	d.mount("/pong", pongserver.New(pongserver.Config{}))
+	d.mount("/pong", pongserver.New(pongserver.Config{AcceptHook: hook}))
 	d.mux.HandleFunc("GET /{$}", d.serveIndex)
+	site.Register(d.mux)
 	return d
 }
 
@@ -68,7 +80,10 @@ func (d *demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (d *demo) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	indexTmpl.Execute(w, struct{ Host, ChatToken string }{r.Host, d.cfg.ChatToken})
+	indexTmpl.Execute(w, struct {
+		Host, ChatToken string
+		Lab             bool
+	}{r.Host, d.cfg.ChatToken, d.lab})
 }
 
 // Shutdown shuts every example down at once: their clients are closed with

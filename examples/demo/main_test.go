@@ -23,8 +23,21 @@ const testTimeout = 20 * time.Second
 
 func startDemo(t *testing.T) (*demo, *httptest.Server) {
 	t.Helper()
-	d := newDemo(config{ChatToken: "tok"})
-	ts := httptest.NewServer(d)
+	return serveDemo(t, newDemo(config{ChatToken: "tok"}), nil)
+}
+
+// serveDemo serves d on 127.0.0.1 as main does (with the lab's counting
+// listener) until the test ends; h, if not nil, serves in its place (a
+// wrapper of d).
+func serveDemo(t *testing.T, d *demo, h http.Handler) (*demo, *httptest.Server) {
+	t.Helper()
+	if h == nil {
+		h = d
+	}
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener = listener(ts.Listener)
+	configure(ts.Config)
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()

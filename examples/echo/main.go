@@ -9,6 +9,8 @@
 // permessage-deflate is accepted when a client offers it (see
 // -compression).
 //
+// The log has a line when a WebSocket opens and one when it closes.
+//
 // SIGINT or SIGTERM shuts it down gracefully: every client is closed with
 // 1001 (going away) and the close handshakes are awaited, for at most
 // -shutdown-timeout.
@@ -29,6 +31,7 @@ import (
 
 	"github.com/ws6455/ws6455/conn"
 	"github.com/ws6455/ws6455/examples/echo/echoserver"
+	"github.com/ws6455/ws6455/examples/internal/site"
 )
 
 func main() {
@@ -45,7 +48,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	srv := echoserver.New(echoserver.Config{Relay: *relay, ReadLimit: *readLimit, Compression: mode})
+	srv := echoserver.New(echoserver.Config{Relay: *relay, ReadLimit: *readLimit, Compression: mode,
+		AcceptHook: (&site.ConnLog{Logf: log.Printf}).Hook})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)

@@ -3,11 +3,12 @@
 // in the other. The page also plays offline, against the computer or with
 // two players on one keyboard.
 //
-//	go run ./examples/pong -addr 127.0.0.1:8082
+//	go run ./examples/pong -addr 127.0.0.1:8083
 //
 // The server is authoritative: it runs every game at a fixed tick and the
 // browsers only say which way their paddle should move (see package
-// pongserver for the protocol).
+// pongserver for the protocol). The log has a line for each game event,
+// and one when a WebSocket opens and one when it closes.
 package main
 
 import (
@@ -21,15 +22,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ws6455/ws6455/examples/internal/site"
 	"github.com/ws6455/ws6455/examples/pong/pongserver"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8082", "address to listen on")
+	addr := flag.String("addr", "127.0.0.1:8083", "address to listen on")
 	grace := flag.Duration("grace", 30*time.Second, "how long a disconnected player has to come back")
 	flag.Parse()
 
-	ps := pongserver.New(pongserver.Config{Grace: *grace, Logf: log.Printf})
+	ps := pongserver.New(pongserver.Config{Grace: *grace, Logf: log.Printf, AcceptHook: (&site.ConnLog{Logf: log.Printf}).Hook})
 	srv := &http.Server{Addr: *addr, Handler: ps, ReadHeaderTimeout: 10 * time.Second}
 
 	stop := make(chan os.Signal, 1)

@@ -18,12 +18,16 @@ package echoserver
 import (
 	"context"
 	_ "embed"
+	"html/template"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ws6455/ws6455/conn"
+	"github.com/ws6455/ws6455/examples/internal/site"
 	"github.com/ws6455/ws6455/wsframe"
 )
 
@@ -65,6 +69,12 @@ type Config struct {
 	// idle connections. Relayed messages are sent uncompressed (they are
 	// prepared once for everybody, and RFC 7692 allows that).
 	Compression conn.CompressionMode
+	// AcceptHook, when set, is called before each WebSocket handshake with
+	// the request and the options it will be accepted with (it may add to
+	// them: a frame observer, say); the function it returns, if not nil,
+	// is called with the connection once accepted. The demo logs
+	// connections with it (site.ConnLog.Hook has this shape).
+	AcceptHook func(r *http.Request, opts *conn.AcceptOptions) func(*conn.Conn)
 }
 
 // Server is the echo service, an http.Handler. Create it with New.
@@ -93,7 +103,16 @@ type client struct {
 }
 
 //go:embed page.html
-var pageHTML []byte
+var pageSrc string
+
+var pageTmpl = template.Must(template.New("page").Parse(pageSrc))
+
+// pageData is what the page shows of the server's settings.
+type pageData struct {
+	ReadLimit int64  // in bytes
+	Limit     string // the same, for people ("64 KiB")
+	Mounted   bool   // served under a prefix (by the demo): link the other examples
+}
 
 // New returns a Server configured by cfg.
 func New(cfg Config) *Server {
@@ -109,10 +128,12 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), clients: make(map[*client]struct{})}
 	s.mux.HandleFunc("GET /{$}", s.servePage)
 	s.mux.HandleFunc("GET /echo", s.serveWebSocket)
+	site.Register(s.mux)
 	return s
 }
 
-// ServeHTTP serves the page at "/" and the WebSocket endpoint at "/echo".
+// ServeHTTP serves the page at "/" (with the shared stylesheet and favicon
+// next to it: see package site) and the WebSocket endpoint at "/echo".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
@@ -145,7 +166,25 @@ func (s *Server) Len() int {
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(pageHTML)
+	pageTmpl.Execute(w, pageData{ReadLimit: s.cfg.ReadLimit, Limit: byteSize(s.cfg.ReadLimit), Mounted: mounted(r)})
+}
+
+// mounted reports whether r reached the server through a prefix that was
+// stripped (http.StripPrefix changes URL.Path but not RequestURI).
+func mounted(r *http.Request) bool {
+	path, _, _ := strings.Cut(r.RequestURI, "?")
+	return path != "" && path != r.URL.Path
+}
+
+// byteSize writes n bytes for people: "64 KiB", "1 MiB", "1000 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -162,9 +201,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `mode must be "echo" or "relay"`, http.StatusBadRequest)
 		return
 	}
-	c, err := s.group.Accept(w, r, s.acceptOptions())
+	opts := s.acceptOptions()
+	var accepted func(*conn.Conn)
+	if s.cfg.AcceptHook != nil {
+		accepted = s.cfg.AcceptHook(r, opts)
+	}
+	c, err := s.group.Accept(w, r, opts)
 	if err != nil {
 		return // Accept has answered with the HTTP error
+	}
+	if accepted != nil {
+		accepted(c)
 	}
 	cl := &client{c: c, queue: make(chan *conn.PreparedMessage, s.cfg.QueueSize), gone: make(chan struct{})}
 	s.mu.Lock()

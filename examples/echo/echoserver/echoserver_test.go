@@ -234,6 +234,44 @@ func TestPage(t *testing.T) {
 	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	assert.Contains(t, string(body), "any origin")
 	assert.Contains(t, string(body), "new URL('echo', location.href)")
+	assert.Contains(t, string(body), `<body data-limit="65536">`)
+	assert.Contains(t, string(body), `<strong id="limit">64 KiB</strong>`)
+	assert.Contains(t, string(body), `href="site.css"`)
+	assert.Contains(t, string(body), `href="https://github.com/ws6455/ws6455/tree/main/examples/echo"`)
+	assert.NotContains(t, string(body), `href="../pong/"`, "standalone: no links to the other examples")
+}
+
+// TestPageMounted: under a prefix (the demo's), the page links the index
+// and the other examples, and its stylesheet and favicon are served next
+// to it.
+func TestPageMounted(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/echo/", http.StripPrefix("/echo", New(Config{ReadLimit: 1000})))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	for path, want := range map[string]string{
+		"/echo/":            `<strong id="limit">1000 bytes</strong>`,
+		"/echo/site.css":    "--accent",
+		"/echo/favicon.svg": "<svg",
+		"/echo/favicon.ico": "<svg",
+	} {
+		resp, err := http.Get(ts.URL + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, string(body), want, path)
+		if path == "/echo/" {
+			assert.Contains(t, string(body), `<a class="brand" href="../">`)
+			assert.Contains(t, string(body), `href="../pong/"`)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[int64]string{1000: "1000 bytes", 1024: "1 KiB", 64 << 10: "64 KiB", 1 << 20: "1 MiB", 1<<20 + 1: "1048577 bytes", 1536: "1536 bytes"} {
+		assert.Equal(t, want, byteSize(n), "%d", n)
+	}
 }
 
 func TestRelayToOthersOnly(t *testing.T) {

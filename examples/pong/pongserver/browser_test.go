@@ -83,13 +83,7 @@ func (w *watcher) until(ctx context.Context, what string, cond func(State) bool)
 }
 
 func TestBrowserEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the browser end-to-end test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser end-to-end test")
-	}
+	bin := findChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)

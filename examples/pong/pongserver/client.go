@@ -21,6 +21,7 @@ const (
 	typeOver       = "over"
 	typeError      = "error"
 	typeLeft       = "left"
+	typeRematched  = "rematched"
 )
 
 // sendQueue is how many messages may wait for a client's writer: at 60
@@ -135,8 +136,10 @@ func (cl *client) readLoop() {
 	// 1009 for a message over the read limit) and the writer stops on
 	// c.Done(): closing here too would race with conn's close frame.
 	defer func() {
-		if cl.game != nil {
-			cl.game.detach(cl, cl.side, false)
+		if g := cl.current(); g != nil {
+			g.detach(cl, cl.side, false)
+		} else {
+			cl.drop()
 		}
 	}()
 	max := cl.srv.cfg.MaxMessage
@@ -215,17 +218,34 @@ func (cl *client) strike(err error) {
 	}
 }
 
-// current returns the client's game, forgetting one that is over.
+// current returns the client's game while it is not over (following a
+// rematch into the game that replaced it), or nil. cl.game keeps a game
+// that is over, so that its player can ask for a rematch and its opponent
+// be told when the player goes.
 func (cl *client) current() *game {
-	if cl.game != nil {
-		cl.game.mu.Lock()
-		over := cl.game.status == StatusOver
-		cl.game.mu.Unlock()
-		if over {
-			cl.game = nil
+	for cl.game != nil {
+		g := cl.game
+		g.mu.Lock()
+		over, next := g.status == StatusOver, g.next
+		g.mu.Unlock()
+		if !over {
+			return g
 		}
+		if next == nil || !next.holds(cl, cl.side) {
+			return nil
+		}
+		cl.game = next
 	}
-	return cl.game
+	return nil
+}
+
+// drop takes the client out of the game that is over and that it still
+// belongs to, if any.
+func (cl *client) drop() {
+	if cl.game != nil {
+		cl.game.detach(cl, cl.side, false)
+		cl.game = nil
+	}
 }
 
 var errInGame = &protoError{Code: CodeNotAllowed, Msg: "already in a game: leave it first"}
@@ -238,6 +258,7 @@ func (cl *client) handle(req request) error {
 		if g != nil {
 			return errInGame
 		}
+		cl.drop()
 		ng, err := cl.srv.createGame(req.Game, cl)
 		if err != nil {
 			return err
@@ -263,18 +284,33 @@ func (cl *client) handle(req request) error {
 		if err != nil {
 			return err
 		}
+		if cl.game != nil && cl.game != ng {
+			cl.drop()
+		}
 		cl.game, cl.side = ng, side
 	case typeMove:
 		if g == nil || cl.side < 0 || !g.move(cl, cl.side, req.Dir, req.Seq) {
 			return &protoError{Code: CodeNotAllowed, Msg: "only a player in a game can move"}
 		}
 	case typeLeave:
-		if g == nil {
+		if g == nil && cl.game == nil {
 			return &protoError{Code: CodeNotAllowed, Msg: "not in a game"}
 		}
-		g.detach(cl, cl.side, true)
-		cl.game = nil
+		if g != nil {
+			g.detach(cl, cl.side, true)
+			cl.game = nil
+		} else {
+			cl.drop() // a game that is over: no rematch
+		}
 		cl.send(typeLeft, nil)
+	case typeRematch:
+		if g != nil {
+			return &protoError{Code: CodeNotAllowed, Msg: "the game is not over"}
+		}
+		if cl.game == nil || cl.side < 0 {
+			return &protoError{Code: CodeNotAllowed, Msg: "there is no finished game to play again"}
+		}
+		return cl.game.askRematch(cl, cl.side)
 	}
 	return nil
 }

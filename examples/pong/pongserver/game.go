@@ -20,7 +20,10 @@ const (
 	BallSpeedUp  = 1.06  // factor applied to the ball speed at each paddle hit
 	WinScore     = 11    // points needed to win
 	ServeTicks   = 45    // ticks the ball rests at the centre before a serve
-	maxBounceRad = math.Pi / 3
+	// CountdownTicks is the rest before the first serve of a game (3 s at
+	// the default tick): the page counts it down.
+	CountdownTicks = 180
+	maxBounceRad   = math.Pi / 3
 )
 
 // Dir is a paddle's intended direction, the only thing a player controls.
@@ -78,6 +81,7 @@ func newPhysics(seed uint64) physics {
 	p.Paddles[0].Y = FieldHeight / 2
 	p.Paddles[1].Y = FieldHeight / 2
 	p.resetBall(0)
+	p.serve = CountdownTicks
 	return p
 }
 

@@ -48,7 +48,7 @@ func TestPhysicsStep(t *testing.T) {
 			setup: func(p *physics) {},
 			check: func(t *testing.T, p physics, _ int) {
 				assert.Equal(t, Ball{X: FieldWidth / 2, Y: FieldHeight / 2}, p.Ball)
-				assert.Equal(t, ServeTicks-1, p.serve)
+				assert.Equal(t, CountdownTicks-1, p.serve, "the first serve waits for the countdown")
 			},
 			scorer: -1,
 		},

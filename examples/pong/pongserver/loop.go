@@ -39,6 +39,10 @@ type game struct {
 	lostAt     [2]time.Time // when the seat's player disconnected
 	spectators map[*client]struct{}
 	dirty      bool // a waiting or paused game has news to broadcast
+	// Once the game is over: which players asked for a rematch, and the
+	// game that replaced this one when both did.
+	rematch [2]bool
+	next    *game
 }
 
 func newGame(s *Server, name string) *game {
@@ -105,6 +109,11 @@ func (g *game) remaining(side int) float64 {
 	return max(left, 0).Seconds()
 }
 
+// reasonReplaced is the close reason of a player's connection whose seat
+// another connection took with the seat's token (the page matches it, so
+// that two tabs do not fight for the seat).
+const reasonReplaced = "replaced by a newer connection"
+
 // rejoin seats cl again in the seat whose token it presents, sends it
 // rejoined and returns the side. A connection still in the seat (one the
 // player lost without the server noticing yet) is closed.
@@ -124,7 +133,7 @@ func (g *game) rejoin(cl *client, token string) (int, error) {
 		return 0, &protoError{Code: CodeBadToken, Msg: "this token does not belong to a player of " + quote(g.name)}
 	}
 	if old := g.players[side]; old != nil {
-		old.closeWith(1000, "replaced by a newer connection")
+		old.closeWith(1000, reasonReplaced)
 	}
 	g.players[side] = cl
 	g.lostAt[side] = time.Time{}
@@ -174,7 +183,9 @@ func (g *game) move(cl *client, side int, dir Dir, seq uint64) bool {
 }
 
 // detach removes cl, whose connection ended (or who left): a player's seat
-// stays open for the grace period, and the game pauses.
+// stays open for the grace period, and the game pauses. Once the game is
+// over, a player who goes is gone for good: the other is told (opponent
+// left), so that it does not wait for a rematch.
 func (g *game) detach(cl *client, side int, leaving bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -182,12 +193,20 @@ func (g *game) detach(cl *client, side int, leaving bool) {
 		delete(g.spectators, cl)
 		return
 	}
-	if g.players[side] != cl || g.status == StatusOver {
+	if g.players[side] != cl {
+		return
+	}
+	other := 1 - side
+	if g.status == StatusOver {
+		g.players[side] = nil
+		g.rematch = [2]bool{}
+		if p := g.players[other]; p != nil && g.next == nil {
+			p.send(typeOpponent, opponentData{Event: "left"})
+		}
 		return
 	}
 	g.players[side] = nil
 	g.phys.Paddles[side].Dir = DirNone
-	other := 1 - side
 	if leaving {
 		if g.seated[other] {
 			g.endLocked(sideName(other), "left")
@@ -205,6 +224,67 @@ func (g *game) detach(cl *client, side int, leaving bool) {
 	}
 	g.dirty = true
 	g.srv.cfg.Logf("pong: game %q: %s player disconnected", g.name, sideName(side))
+}
+
+// askRematch records that side's player, cl, wants to play the game that
+// is over again. The other player is told (opponent rematch); once both
+// have asked, a new game of the same name starts with the same sides,
+// which both are sent (rematched, with new tokens) and which replaces this
+// one for them and for its spectators.
+func (g *game) askRematch(cl *client, side int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.status != StatusOver || g.players[side] != cl || g.next != nil {
+		return &protoError{Code: CodeNotAllowed, Msg: "there is no finished game to play again"}
+	}
+	other := 1 - side
+	p := g.players[other]
+	if p == nil {
+		return &protoError{Code: CodeNotAllowed, Msg: "your opponent has left: create a new game"}
+	}
+	if g.rematch[side] {
+		return nil // asked twice: nothing new
+	}
+	g.rematch[side] = true
+	if !g.rematch[other] {
+		p.send(typeOpponent, opponentData{Event: "rematch"})
+		return nil
+	}
+	ng, err := g.srv.startRematch(g)
+	if err != nil {
+		g.rematch = [2]bool{}
+		return err
+	}
+	g.next = ng
+	return nil
+}
+
+// holds reports whether cl is in g, in seat side (or as a spectator when
+// side < 0).
+func (g *game) holds(cl *client, side int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if side < 0 {
+		_, ok := g.spectators[cl]
+		return ok
+	}
+	return g.players[side] == cl
+}
+
+// info describes g for the list of games.
+func (g *game) info() (gameInfo, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.status == StatusOver {
+		return gameInfo{}, false
+	}
+	n := 0
+	for _, p := range g.players {
+		if p != nil {
+			n++
+		}
+	}
+	return gameInfo{Name: g.name, Status: g.status, Players: n, Spectators: len(g.spectators)}, true
 }
 
 // endLocked ends the game: everyone gets the final state and an over

@@ -33,6 +33,7 @@ const (
 	typeRejoin   = "rejoin"
 	typeMove     = "move"
 	typeLeave    = "leave"
+	typeRematch  = "rematch"
 )
 
 // maxNameLen bounds game names.
@@ -119,9 +120,9 @@ func parseRequest(msg []byte) (request, error) {
 			return request{}, badData(`dir must be "up", "down" or "none"`)
 		}
 		req.Seq = d.Seq
-	case typeLeave:
+	case typeLeave, typeRematch:
 		if len(env.Data) != 0 && !bytes.Equal(env.Data, []byte("null")) && !bytes.Equal(env.Data, []byte("{}")) {
-			return request{}, badData("leave takes no data")
+			return request{}, badData("%s takes no data", env.Type)
 		}
 	case "":
 		return request{}, &protoError{Code: CodeBadJSON, Msg: "the message has no type"}
@@ -171,6 +172,14 @@ func cleanName(s string) (string, error) {
 }
 
 // Server message payloads.
+
+// gameInfo is one entry of the list of games served at "games".
+type gameInfo struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`  // waiting, playing or paused
+	Players    int    `json:"players"` // connected players
+	Spectators int    `json:"spectators"`
+}
 
 // welcome is the data of created, joined and rejoined: what the client
 // needs to play and to come back.
@@ -232,7 +241,8 @@ type errorData struct {
 
 // opponentData is the data of an opponent message: the other player
 // joined, disconnected (with the grace period it has to come back, in
-// seconds), rejoined or left.
+// seconds), rejoined, asks for a rematch (rematch), or, once the game is
+// over, has gone (left: no rematch is possible).
 type opponentData struct {
 	Event string  `json:"event"`
 	Grace float64 `json:"grace,omitempty"`
@@ -241,7 +251,7 @@ type opponentData struct {
 // overData is the data of an over message.
 type overData struct {
 	Winner string `json:"winner"` // "left", "right" or "" (nobody)
-	Reason string `json:"reason"` // score, forfeit, left or shutdown
+	Reason string `json:"reason"` // score, forfeit (did not come back in time), left (gave up), abandoned
 	Score  [2]int `json:"score"`
 }
 

@@ -25,6 +25,8 @@ func TestParseRequest(t *testing.T) {
 		{`{"type":"move","data":{"dir":"none","seq":18446744073709551615}}`, request{Type: typeMove, Dir: DirNone, Seq: 1<<64 - 1}, ""},
 		{`{"type":"leave"}`, request{Type: typeLeave}, ""},
 		{`{"type":"leave","data":{}}`, request{Type: typeLeave}, ""},
+		{`{"type":"rematch"}`, request{Type: typeRematch}, ""},
+		{`{"type":"rematch","data":null}`, request{Type: typeRematch}, ""},
 
 		{``, request{}, CodeBadJSON},
 		{`null`, request{}, CodeBadJSON},
@@ -43,6 +45,7 @@ func TestParseRequest(t *testing.T) {
 		{`{"type":"move","data":{"dir":"up","seq":-1}}`, request{}, CodeBadData},
 		{`{"type":"move","data":{"dir":"up","y":0}}`, request{}, CodeBadData},
 		{`{"type":"leave","data":{"x":1}}`, request{}, CodeBadData},
+		{`{"type":"rematch","data":{"game":"x"}}`, request{}, CodeBadData},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -69,6 +72,7 @@ func FuzzParseRequest(f *testing.F) {
 		`{"type":"move","data":{"dir":"up","seq":3}}`,
 		`{"type":"rejoin","data":{"game":"x","token":"` + strings.Repeat("0", 32) + `"}}`,
 		`{"type":"leave"}`,
+		`{"type":"rematch"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -93,7 +97,7 @@ func FuzzParseRequest(f *testing.F) {
 			if req.Dir < DirUp || req.Dir > DirDown {
 				t.Fatalf("accepted direction %d", req.Dir)
 			}
-		case typeLeave:
+		case typeLeave, typeRematch:
 		default:
 			t.Fatalf("accepted type %q", req.Type)
 		}

@@ -18,31 +18,56 @@
 //	spectate {"game":"name"}                  watch a game
 //	rejoin   {"game":"name","token":"..."}    come back after a disconnect
 //	move     {"dir":"up|down|none","seq":n}   steer one's own paddle
-//	leave                                     give up the game
+//	leave                                     give up the game (or, once it is over, the rematch)
+//	rematch                                   once the game is over: play it again
 //
 // The server answers created/joined/rejoined {game, side, token, tick,
 // grace, field}, spectating {game}, and sends state (see State) at every
 // tick of a game in play, opponent {event} when the other player joins,
-// disconnects, rejoins or leaves, over {winner, reason, score} when the
-// game ends, and error {code, message} (see the Code constants) when a
-// message is refused. Bad messages count as strikes: after
-// Config.MaxStrikes the connection is closed with 1008 (policy violation).
+// disconnects, rejoins, asks for a rematch (rematch) or, after the end,
+// goes away (left), over {winner, reason, score} when the game ends, and
+// error {code, message} (see the Code constants) when a message is
+// refused. When both players of a finished game have asked for a rematch,
+// each gets rematched {game, side, token, ...} (new tokens, same sides) and
+// the new game starts. The first serve of a game comes CountdownTicks
+// after it starts (the page counts down). Bad messages count as strikes:
+// after Config.MaxStrikes the connection is closed with 1008 (policy
+// violation).
+//
+// # Pages
+//
+// GET "games" lists the games not over, as JSON:
+// {"games":[{"name":"friday","status":"waiting","players":1,"spectators":0}]},
+// the waiting ones first. The page at the root links the shared stylesheet
+// and favicon (package site), served next to it.
 package pongserver
 
 import (
+	"cmp"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ws6455/ws6455/conn"
+	"github.com/ws6455/ws6455/examples/internal/site"
 )
 
 //go:embed static
 var static embed.FS
+
+// indexTmpl is the page; it links the other examples when it is served
+// under a prefix (by the demo).
+var indexTmpl = template.Must(template.ParseFS(static, "static/index.html"))
+
+// maxListed bounds the list of games served at "games".
+const maxListed = 50
 
 // Clock is the time source of a Server. Games are stepped by a Ticker and
 // grace periods are measured with Now, so a test can replace the clock and
@@ -112,6 +137,12 @@ type Config struct {
 	// Logf, when set, receives a line for each game event and each client
 	// closed for abuse.
 	Logf func(format string, args ...any)
+	// AcceptHook, when set, is called before each WebSocket handshake with
+	// the request and the options it will be accepted with (it may add to
+	// them: a frame observer, say); the function it returns, if not nil,
+	// is called with the connection once accepted. The demo logs
+	// connections with it.
+	AcceptHook func(r *http.Request, opts *conn.AcceptOptions) func(*conn.Conn)
 }
 
 func (c Config) withDefaults() Config {
@@ -189,10 +220,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if site.Handler(w, r) {
+		return
+	}
 	var ctype string
 	switch name {
 	case "", "index.html":
-		name, ctype = "index.html", "text/html; charset=utf-8"
+		setPageHeaders(w.Header(), "text/html; charset=utf-8")
+		path, _, _ := strings.Cut(r.RequestURI, "?")
+		indexTmpl.Execute(w, struct{ Mounted bool }{path != "" && path != r.URL.Path})
+		return
+	case "games":
+		s.serveGames(w, r)
+		return
 	case "pong.js":
 		ctype = "text/javascript; charset=utf-8"
 	case "pong.css":
@@ -206,13 +246,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	h := w.Header()
+	setPageHeaders(w.Header(), ctype)
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+}
+
+func setPageHeaders(h http.Header, ctype string) {
 	h.Set("Content-Type", ctype)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:")
+}
+
+// serveGames lists the games not over: waiting ones first, then by name.
+func (s *Server) serveGames(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	games := make([]*game, 0, len(s.games))
+	for _, g := range s.games {
+		games = append(games, g)
+	}
+	s.mu.Unlock()
+	list := make([]gameInfo, 0, len(games))
+	for _, g := range games {
+		if gi, ok := g.info(); ok {
+			list = append(list, gi)
+		}
+	}
+	slices.SortFunc(list, func(a, b gameInfo) int {
+		aw, bw := a.Status == StatusWaiting, b.Status == StatusWaiting
+		if aw != bw {
+			if aw {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	if len(list) > maxListed {
+		list = list[:maxListed]
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
 	if r.Method == http.MethodGet {
-		w.Write(body)
+		json.NewEncoder(w).Encode(struct {
+			Games []gameInfo `json:"games"`
+		}{list})
 	}
 }
 
@@ -229,13 +309,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	c, err := s.group.Accept(w, r, &conn.AcceptOptions{
+	opts := &conn.AcceptOptions{
 		OriginPatterns: s.cfg.OriginPatterns,
 		ReadLimit:      s.cfg.ReadLimit,
 		PingInterval:   s.cfg.PingInterval,
-	})
+	}
+	var accepted func(*conn.Conn)
+	if s.cfg.AcceptHook != nil {
+		accepted = s.cfg.AcceptHook(r, opts)
+	}
+	c, err := s.group.Accept(w, r, opts)
 	if err != nil {
 		return
+	}
+	if accepted != nil {
+		accepted(c)
 	}
 	cl := newClient(s, c)
 	s.wg.Add(1)
@@ -299,6 +387,46 @@ func (s *Server) createGame(name string, cl *client) (*game, error) {
 		g.run()
 	}()
 	s.cfg.Logf("pong: game %q created", name)
+	return g, nil
+}
+
+// startRematch starts a new game named like old, which is over, with its
+// players in the same seats (new tokens) and its spectators, and sends each
+// what it needs: rematched to the players, spectating to the spectators.
+// old.mu is held.
+func (s *Server) startRematch(old *game) (*game, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, &protoError{Code: CodeServerFull, Msg: "the server is shutting down"}
+	}
+	if g, ok := s.games[old.name]; ok && g != old {
+		return nil, &protoError{Code: CodeNameTaken, Msg: "a new game named " + quote(old.name) + " has started meanwhile: pick another name"}
+	}
+	running := len(s.games)
+	if _, ok := s.games[old.name]; ok {
+		running-- // replaced
+	}
+	if running >= s.cfg.MaxGames {
+		return nil, &protoError{Code: CodeServerFull, Msg: "too many games are running: try again later"}
+	}
+	g := newGame(s, old.name)
+	for side, p := range old.players {
+		g.seat(side, p)
+		p.send(typeRematched, g.welcome(side))
+	}
+	for sp := range old.spectators {
+		g.spectators[sp] = struct{}{}
+		sp.send(typeSpectating, spectating{Game: g.name, Tick: s.cfg.Tick.Seconds(), Field: theField})
+	}
+	g.status = StatusPlaying
+	s.games[g.name] = g
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		g.run()
+	}()
+	s.cfg.Logf("pong: game %q: rematch", g.name)
 	return g, nil
 }
 
