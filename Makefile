@@ -82,6 +82,8 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) $(PKGS)
 
-## demo: the example server on http://127.0.0.1:8080 (Ctrl-C to stop).
+## demo: the example server on http://$(ADDR) (default 127.0.0.1:8080;
+## make demo ADDR=127.0.0.1:9090 for another; Ctrl-C to stop).
+ADDR ?= 127.0.0.1:8080
 demo:
-	$(GO) run ./examples/demo -addr 127.0.0.1:8080
+	$(GO) run ./examples/demo -addr $(ADDR)

@@ -55,6 +55,13 @@ func TestConnLog(t *testing.T) {
 	require.NoError(t, c.Close(wsframe.CloseNormal, "bye"))
 	assert.Regexp(t, `^ws close /echo/echo 127\.0\.0\.1:\d+ code=1000 reason="bye" by=client after \d+(\.\d)?m?s in=2 out=2$`, <-l.ch)
 
+	// The chat's too.
+	ch, _, err := conn.Dial(ctx, ws+"/chat/ws?nick=logger&token=tok", nil)
+	require.NoError(t, err)
+	assert.Regexp(t, `^ws open /chat/ws 127\.0\.0\.1:\d+ proto=- ext=-$`, <-l.ch)
+	require.NoError(t, ch.Close(wsframe.CloseNormal, "later"))
+	assert.Regexp(t, `^ws close /chat/ws 127\.0\.0\.1:\d+ code=1000 reason="later" by=client after \S+ in=0 out=\d+$`, <-l.ch)
+
 	// Pong's, closed by the server at shutdown; a path with a query is
 	// logged without it.
 	p, _, err := conn.Dial(ctx, ws+"/pong/ws?x=1", nil)

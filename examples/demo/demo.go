@@ -57,7 +57,7 @@ func newDemo(cfg config) *demo {
 	}
 	d.mountLab(hook)
 	d.mount("/echo", echoserver.New(echoserver.Config{Compression: conn.CompressionNoContextTakeover, AcceptHook: hook}))
-	d.mount("/chat", chatserver.New(chatserver.Config{Token: cfg.ChatToken}))
+	d.mount("/chat", chatserver.New(chatserver.Config{Token: cfg.ChatToken, AcceptHook: hook}))
 	d.mount("/pong", pongserver.New(pongserver.Config{AcceptHook: hook}))
 	d.mux.HandleFunc("GET /{$}", d.serveIndex)
 	site.Register(d.mux)

@@ -122,6 +122,12 @@ type Config struct {
 	Backplane Backplane
 	// Logf, if set, receives the server's problems with its backplane.
 	Logf func(format string, args ...any)
+	// AcceptHook, when set, is called before each WebSocket handshake with
+	// the request and the options it will be accepted with (it may add to
+	// them: a frame observer, say); the function it returns, if not nil,
+	// is called with the connection once accepted. The demo logs
+	// connections with it (site.ConnLog.Hook has this shape).
+	AcceptHook func(r *http.Request, opts *conn.AcceptOptions) func(*conn.Conn)
 }
 
 // Event is a message from the server to a client, in JSON.
@@ -418,16 +424,24 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "chat backend unavailable: try again", http.StatusServiceUnavailable)
 		return
 	}
-	c, err := s.group.Accept(w, r, &conn.AcceptOptions{
+	opts := &conn.AcceptOptions{
 		OriginPatterns: s.cfg.OriginPatterns,
 		ReadLimit:      s.cfg.ReadLimit,
 		CloseTimeout:   s.cfg.CloseTimeout,
-	})
+	}
+	var accepted func(*conn.Conn)
+	if s.cfg.AcceptHook != nil {
+		accepted = s.cfg.AcceptHook(r, opts)
+	}
+	c, err := s.group.Accept(w, r, opts)
 	if err != nil {
 		rctx, rcancel := context.WithTimeout(context.Background(), backendTimeout)
 		s.bp.Release(rctx, nick, owner)
 		rcancel()
 		return // Accept has answered with the HTTP error
+	}
+	if accepted != nil {
+		accepted(c)
 	}
 	bye, _ := prepare(Event{Type: "reconnect", Text: "server shutting down: reconnect to resume"})
 	m := &member{nick: nick, owner: owner, c: c, queue: make(chan *conn.PreparedMessage, s.cfg.QueueSize),
