@@ -5,12 +5,10 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,79 +21,6 @@ import (
 // browserTimeout bounds the whole test, launch included: a guard against
 // hangs, not an assertion about speed.
 const browserTimeout = 2 * time.Minute
-
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
-	return bin
-}
-
-// requestLog records each HTTP request and the status it got: nothing a
-// page loads may fail, the favicon included (which no console reports).
-type requestLog struct {
-	h  http.Handler
-	mu sync.Mutex
-	rs []string
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	l.h.ServeHTTP(sw, r)
-	if sw.code == 0 {
-		sw.code = http.StatusSwitchingProtocols // hijacked by the upgrade
-	}
-	l.mu.Lock()
-	l.rs = append(l.rs, fmt.Sprintf("%d %s %s", sw.code, r.Method, r.URL.Path))
-	l.mu.Unlock()
-}
-
-func (l *requestLog) failed() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var bad []string
-	for _, r := range l.rs {
-		if r[0] == '4' || r[0] == '5' {
-			bad = append(bad, r)
-		}
-	}
-	return bad
-}
 
 type page struct {
 	t       *testing.T
@@ -170,13 +95,13 @@ func (p *page) links(ctx context.Context) (local map[string]int, external []stri
 // to the source well formed), each page links to the index and to its
 // source, and nothing any of them loads fails.
 func TestBrowserDemo(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)
 
 	d := newDemo(config{ChatToken: "tok"})
-	rl := &requestLog{h: d}
+	rl := chromium.NewRequestLog(d)
 	_, ts := serveDemo(t, d, rl)
 	root := ts.URL + "/"
 
@@ -239,7 +164,7 @@ func TestBrowserDemo(t *testing.T) {
 		}
 	}
 
-	assert.Empty(t, rl.failed(), "requests that failed")
+	assert.Empty(t, rl.Failed(), "requests that failed")
 	for _, p := range b.Problems() {
 		t.Errorf("a page reported: %s", p)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,23 +22,6 @@ import (
 // browserTimeout bounds the whole test, launch included: a guard against
 // hangs, not an assertion about speed.
 const browserTimeout = 2 * time.Minute
-
-// findChromium returns the browser, or skips (fails under CI=true, where
-// .ci/run has installed it).
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
-	return bin
-}
 
 // readUntil reads c's events until one satisfies cond, and returns it.
 func readUntil(ctx context.Context, t *testing.T, c *conn.Conn, what string, cond func(Event) bool) Event {
@@ -61,7 +43,7 @@ func readUntil(ctx context.Context, t *testing.T, c *conn.Conn, what string, con
 // when the server the page is on shuts down, the page reconnects by itself
 // (to the other one), resumes and shows what it missed once; Leave leaves.
 func TestBrowserChat(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -25,16 +24,7 @@ import (
 // out; the page shows "reconnecting", comes back through the proxy to the
 // other process with its backoff, and shows what was said meanwhile, once.
 func TestBrowserKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
+	bin := chromium.Require(t)
 	rdb, addr := needRedis(t)
 	room := newRoom(t, rdb)
 	procs := startProcs(t, 2, addr, room)

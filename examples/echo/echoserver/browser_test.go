@@ -4,11 +4,7 @@ package echoserver
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,85 +22,14 @@ import (
 // hangs, not an assertion about speed.
 const browserTimeout = 2 * time.Minute
 
-// findChromium returns the browser, or skips (fails under CI=true, where
-// .ci/run has installed it).
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
-	return bin
-}
-
-// requestLog records every HTTP request the browser makes and its status,
-// so that a test can assert that nothing the page loads fails (favicon
-// included, which the page's console does not report).
-type requestLog struct {
-	h  http.Handler
-	mu sync.Mutex
-	rs []string // "404 GET /favicon.ico"
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	l.h.ServeHTTP(sw, r)
-	if sw.code == 0 {
-		sw.code = http.StatusSwitchingProtocols // hijacked: the upgrade went through
-	}
-	l.mu.Lock()
-	l.rs = append(l.rs, fmt.Sprintf("%d %s %s", sw.code, r.Method, r.URL.Path))
-	l.mu.Unlock()
-}
-
-// failed returns the requests answered with 4xx or 5xx.
-func (l *requestLog) failed() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var bad []string
-	for _, r := range l.rs {
-		if r[0] == '4' || r[0] == '5' {
-			bad = append(bad, r)
-		}
-	}
-	return bad
-}
-
 func TestBrowserEcho(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)
 
 	srv := New(Config{})
-	rl := &requestLog{h: srv}
+	rl := chromium.NewRequestLog(srv)
 	hs := httptest.NewServer(rl)
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -176,9 +101,7 @@ func TestBrowserEcho(t *testing.T) {
 	eval(`document.getElementById('msg').value = 'again'; document.getElementById('send-text').click()`, nil)
 	waitFor(lastIn + `.endsWith('again')`)
 
-	rl.mu.Lock()
-	t.Logf("requests: %q", rl.rs)
-	rl.mu.Unlock()
-	assert.Empty(t, rl.failed(), "requests that failed")
+	t.Logf("requests: %q", rl.Requests())
+	assert.Empty(t, rl.Failed(), "requests that failed")
 	assert.Empty(t, b.Problems(), "errors in the page")
 }

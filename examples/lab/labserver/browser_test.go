@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,61 +30,6 @@ const browserTimeout = 3 * time.Minute
 // lab (the ones in examples/lab/docs were made with
 // LAB_SCREENSHOTS=../docs go test -run Browser ./examples/lab/labserver).
 const screenshotsEnv = "LAB_SCREENSHOTS"
-
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
-	return bin
-}
-
-// statusLog records the status of every request the browser makes, so
-// that the test can check that nothing the page loads fails.
-type statusLog struct {
-	h  http.Handler
-	mu sync.Mutex
-	rs map[string]int // path → last status
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (l *statusLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	l.h.ServeHTTP(sw, r)
-	if sw.code == 0 {
-		sw.code = http.StatusSwitchingProtocols
-	}
-	l.mu.Lock()
-	l.rs[r.URL.Path] = sw.code
-	l.mu.Unlock()
-}
 
 // browserFrame is a frame report as the page keeps it.
 type browserFrame struct {
@@ -147,13 +90,13 @@ func (p *tab) screenshot(ctx context.Context, dir, name, from, to string) {
 }
 
 func TestBrowserLab(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)
 
 	srv := New(Config{})
-	log := &statusLog{h: srv, rs: map[string]int{}}
+	log := chromium.NewRequestLog(srv)
 	hs := httptest.NewUnstartedServer(log)
 	hs.Listener = CountingListener(hs.Listener)
 	hs.Config.ConnContext = ConnContext
@@ -339,9 +282,5 @@ func TestBrowserLab(t *testing.T) {
 		}
 	}
 
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	for path, code := range log.rs {
-		assert.Less(t, code, 400, "%s answered %d", path, code)
-	}
+	assert.Empty(t, log.Failed(), "requests that failed")
 }

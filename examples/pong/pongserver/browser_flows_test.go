@@ -5,12 +5,9 @@ package pongserver
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,76 +16,6 @@ import (
 
 	"github.com/ws6455/ws6455/internal/chromium"
 )
-
-// findChromium returns the browser, or skips the test (fails it under
-// CI=true, where .ci/run has installed the browser).
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the browser test")
-	}
-	bin := chromium.Find()
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but no chromium binary found: the browser test cannot run")
-		}
-		t.Skip("no chromium binary found (Debian: apt-get install chromium): skipping the browser test")
-	}
-	return bin
-}
-
-// requestLog records each HTTP request and the status it got, so that a
-// test can check that nothing a page loads fails (the favicon included,
-// which no console reports).
-type requestLog struct {
-	h  http.Handler
-	mu sync.Mutex
-	rs []string
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	l.h.ServeHTTP(sw, r)
-	if sw.code == 0 {
-		sw.code = http.StatusSwitchingProtocols // hijacked by the upgrade
-	}
-	l.mu.Lock()
-	l.rs = append(l.rs, fmt.Sprintf("%d %s %s", sw.code, r.Method, r.URL.Path))
-	l.mu.Unlock()
-}
-
-func (l *requestLog) failed() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var bad []string
-	for _, r := range l.rs {
-		if r[0] == '4' || r[0] == '5' {
-			bad = append(bad, r)
-		}
-	}
-	return bad
-}
 
 // screenshot saves the page as dir/name when WS6455_SCREENSHOTS names a
 // directory (the pictures in examples/demo/docs are made this way).
@@ -114,13 +41,13 @@ func (p *page) screenshot(ctx context.Context, name string) {
 // starts a new game when both ask, and a player who leaves is reported as
 // such.
 func TestBrowserPongFlows(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)
 
 	srv := New(Config{Grace: time.Minute, PingInterval: -1})
-	rl := &requestLog{h: srv}
+	rl := chromium.NewRequestLog(srv)
 	hs := httptest.NewServer(rl)
 	t.Cleanup(func() {
 		hs.Close()
@@ -237,7 +164,7 @@ func TestBrowserPongFlows(t *testing.T) {
 	assert.Equal(t, "You win! Your opponent left the game.", status)
 	alice.waitFor(ctx, `document.getElementById('rematch').disabled && document.getElementById('rematch').textContent === 'Opponent left'`)
 
-	assert.Empty(t, rl.failed(), "requests that failed")
+	assert.Empty(t, rl.Failed(), "requests that failed")
 	for _, p := range b.Problems() {
 		t.Errorf("the page reported: %s", p)
 	}

@@ -83,7 +83,7 @@ func (w *watcher) until(ctx context.Context, what string, cond func(State) bool)
 }
 
 func TestBrowserEndToEnd(t *testing.T) {
-	bin := findChromium(t)
+	bin := chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	b := chromium.Launch(ctx, t, bin)
