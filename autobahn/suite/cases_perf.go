@@ -97,6 +97,10 @@ func roundTrips(binary bool, count, fragment int, wait time.Duration, data func(
 		p := data(st.sent)
 		st.want = p
 		st.sent++
+		if r.pmd != nil {
+			// The echo should be p: endMessage may then skip inflating it.
+			r.pmd.expect = p
+		}
 		r.sendMessage(p, binary, fragment)
 	}
 	open = func(r *run) {

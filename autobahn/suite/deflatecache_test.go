@@ -1,0 +1,107 @@
+package suite
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// plainDeflate compresses msgs as the suite did before its cache: one
+// compressor, reset before every message without context takeover.
+func plainDeflate(t *testing.T, msgs [][]byte, level int, takeover bool) [][]byte {
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, level)
+	require.NoError(t, err)
+	var out [][]byte
+	for _, m := range msgs {
+		if !takeover {
+			w.Reset(&buf)
+		}
+		buf.Reset()
+		w.Write(m)
+		require.NoError(t, w.Flush())
+		b := bytes.TrimSuffix(buf.Bytes(), []byte{0, 0, 0xff, 0xff})
+		if len(b) == 0 {
+			b = []byte{0}
+		}
+		out = append(out, bytes.Clone(b))
+	}
+	return out
+}
+
+// cacheMessages makes n JSON-like messages of 200 to 400 bytes (the
+// compressor matches only within messages of at least 128 bytes).
+func cacheMessages(tag string, n int) [][]byte {
+	var msgs [][]byte
+	for i := range n {
+		msgs = append(msgs, bytes.Repeat(fmt.Appendf(nil, `{"%s":%d,"x":"abcabc"}`, tag, i%7), 8+i%5))
+	}
+	return msgs
+}
+
+// The cache changes no byte on the wire: a second connection that sends
+// the same messages and then others gets, message by message, what a
+// compressor without the cache produces, with and without context
+// takeover (where the compressor must catch up after the hits).
+func TestDeflateCacheSameBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params deflateParams
+		level  int
+		keep   bool
+	}{
+		{"takeover", deflateParams{}, flate.BestSpeed, true},
+		{"no takeover", deflateParams{serverNoContextTakeover: true}, flate.BestSpeed, false},
+		{"small window", deflateParams{serverMaxWindowBits: 9}, flate.HuffmanOnly, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shared := cacheMessages(t.Name(), 12)
+			other := append(append([][]byte{}, shared[:8]...), cacheMessages(t.Name()+"/other", 6)...)
+			for _, msgs := range [][][]byte{shared, other} {
+				want := plainDeflate(t, msgs, tc.level, tc.keep)
+				before := deflateCache.hits
+				c := newPMD(tc.params, true)
+				for i, m := range msgs {
+					require.Equal(t, want[i], c.compress(m), "message %d", i)
+				}
+				if &msgs[0] == &other[0] {
+					require.GreaterOrEqual(t, deflateCache.hits-before, 8, "the shared messages come from the cache")
+				}
+			}
+		})
+	}
+}
+
+// An echo inflated before is taken as the expected message only when its
+// checksum and length match; otherwise it is inflated, and the window
+// stays right either way.
+func TestInflateCache(t *testing.T) {
+	for _, p := range []deflateParams{{}, {clientNoContextTakeover: true}} {
+		msgs := cacheMessages(fmt.Sprintf("inflate %v", p), 10)
+		comp := plainDeflate(t, msgs, flate.BestSpeed, !p.clientNoContextTakeover)
+		for pass := range 3 {
+			before := inflateCache.hits
+			s := newPMD(p, true)
+			for i, c := range comp {
+				s.startMessage()
+				_, err := s.inflate(c, maxMessage)
+				require.NoError(t, err)
+				s.expect = msgs[i]
+				if pass == 2 && i%2 == 0 {
+					// An expectation of the right length but other
+					// content: the real output comes back.
+					s.expect = bytes.Repeat([]byte{'?'}, len(msgs[i]))
+				}
+				got, err := s.endMessage(maxMessage)
+				require.NoError(t, err)
+				require.Equal(t, msgs[i], got, "pass %d message %d", pass, i)
+			}
+			if pass == 1 {
+				require.Equal(t, len(comp), inflateCache.hits-before)
+			}
+		}
+	}
+}
