@@ -150,7 +150,9 @@ var errNoCloseFrame = errors.New("conn: connection ended without the peer's clos
 // short has just failed the connection, that frame tells the peer why
 // (1002, 1007, 1009, 1011, ...), and when Close or Group.Shutdown runs in
 // another goroutine it carries their code; a handler that closes as soon
-// as its call fails must not swallow it.
+// as its call fails must not swallow it. Replies held for coalescing (see
+// Write) go out first if the socket takes them at once; CloseNow does not
+// wait for a peer that does not read.
 func (c *Conn) CloseNow() error {
 	if c.closeSent.Load() {
 		t := time.NewTimer(c.opts.CloseTimeout)

@@ -59,6 +59,12 @@ const (
 	// coalReader: the reader will flush (it set coalArmed and has not
 	// waited since). Cleared by the reader only, before it waits.
 	coalReader = 4
+	// coalNet: a flushHeld goroutine has been started and has not begun
+	// its work yet: a frame deferred meanwhile is in its batch. Set by the
+	// writer that starts it (under frameMu), cleared by flushHeld (and,
+	// harmlessly early, by flushDeferred: a later deferral then starts
+	// another).
+	coalNet = 8
 )
 
 // sendBufSize is the size of the buffer deferred frames collect in.
@@ -135,8 +141,12 @@ func (w *writer) deferFrame(h *wsframe.Header, p []byte) bool {
 	} else if cap(w.pending)-len(w.pending) < need {
 		return false
 	}
+	if c.closeSent.Load() {
+		return false // closing: the frame must meet the socket's error
+	}
+	var s uint32
 	for {
-		s := c.rd.coalesce.Load()
+		s = c.rd.coalesce.Load()
 		if s&coalArmed == 0 {
 			return false
 		}
@@ -144,17 +154,29 @@ func (w *writer) deferFrame(h *wsframe.Header, p []byte) bool {
 			break
 		}
 	}
+	n0 := len(w.pending)
 	if w.pending == nil {
 		w.pending = sendBufPool.Get()[:0]
-		if !holdForTest.Load() {
-			go w.flushHeld() // the batch's safety net: see flushHeld
-		}
 	}
 	w.pending = appendHeader(w.pending, h)
 	n := len(w.pending)
 	w.pending = append(w.pending, p...)
 	if h.Masked {
 		wsframe.Mask(h.Mask, 0, w.pending[n:])
+	}
+	if c.closeSent.Load() {
+		// CloseNow (or a failure) began meanwhile, and may not wait for
+		// this frame: take it back, and let the write meet the error.
+		w.pending = w.pending[:n0]
+		w.consumePending(0)
+		return false
+	}
+	// Every frame deferred is covered by a flushHeld that has not yet
+	// begun (pending may already hold frames that are not a batch of its
+	// own: the rest of a frame whose write timed out).
+	if s&coalNet == 0 && !holdForTest.Load() {
+		c.rd.coalesce.Or(coalNet)
+		go w.flushHeld() // the safety net: see flushHeld
 	}
 	return true
 }
@@ -216,7 +238,8 @@ func (w *writer) kick() {
 // goroutine blocks or is descheduled.
 func (w *writer) flushHeld() {
 	runtime.Gosched()
-	if w.c.rd.coalesce.Load()&coalDeferred == 0 {
+	// From here on, a frame deferred is covered by a goroutine of its own.
+	if w.c.rd.coalesce.And(^uint32(coalNet))&coalDeferred == 0 {
 		return // the reader, or a writer, sent the batch
 	}
 	w.flushLater()
@@ -235,8 +258,16 @@ func (w *writer) flushLater() {
 		return // the Conn ended
 	}
 	if len(w.pending) > 0 {
-		n, err := w.sendPending(true)
-		w.consumePending(n)
+		// beginIO puts the socket's write deadline back to the user's
+		// (none, unless NetConn set one): a write cut short by its
+		// context may have left a passed one behind.
+		err := c.beginIO(context.Background(), false)
+		if err == nil {
+			var n int
+			n, err = w.sendPending(true)
+			w.consumePending(n)
+		}
+		c.endIO(false)
 		if err != nil {
 			w.flushFailed(err)
 		}
@@ -276,23 +307,13 @@ func (w *writer) consumePending(n int) {
 	w.c.rd.coalesce.And(^uint32(coalDeferred))
 }
 
-// flushBeforeClose sends the deferred frames before the connection is
-// closed without a close frame (CloseNow): their writes returned nil. It
-// waits at most the close timeout.
+// flushBeforeClose sends the deferred frames that the socket takes at
+// once, before the connection is closed without a close frame (CloseNow):
+// their writes returned nil. It does not wait: CloseNow is how a program
+// drops a peer that stopped reading, and what such a peer has not made
+// room for is dropped with it, as a reset drops a socket's buffer.
 func (c *Conn) flushBeforeClose() {
-	if c.rd.coalesce.Load()&coalDeferred == 0 {
-		return
+	if c.rd.coalesce.Load()&coalDeferred != 0 {
+		c.wr.kick()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
-	defer cancel()
-	w := &c.wr
-	if w.frameMu.lock(ctx, c) != nil {
-		return
-	}
-	if len(w.pending) > 0 && c.beginIO(ctx, false) == nil {
-		n, _ := w.sendPending(true)
-		w.consumePending(n)
-	}
-	c.endIO(false)
-	w.frameMu.unlock(c)
 }

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -346,5 +347,114 @@ func TestCoalesceReaderStops(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "later", string(msg))
 		})
+	}
+}
+
+// fillSocket makes c's socket unable to take more: small buffers on both
+// sides, and a large write that times out with its rest queued
+// (ErrQueued) while the peer does not read.
+func fillSocket(t *testing.T, c *Conn, p *wirePeer) {
+	t.Helper()
+	require.NoError(t, c.nc.(*net.TCPConn).SetWriteBuffer(4096))
+	require.NoError(t, p.nc.(*net.TCPConn).SetReadBuffer(4096))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, c.Write(ctx, MessageBinary, make([]byte, 256<<10)), ErrQueued)
+}
+
+// TestCoalesceBehindQueuedRest: a reply deferred behind the queued rest of
+// a frame whose write timed out is still sent without a further call (a
+// review found it held for ever: the safety net only started with an
+// empty send buffer).
+func TestCoalesceBehindQueuedRest(t *testing.T) {
+	if !rawNoWait {
+		t.Skip("writes are coalesced on Linux only")
+	}
+	c, p := coalescePair(t, false)
+	fillSocket(t, c, p)
+	ctx := context.Background()
+	p.send(p.frame(wsframe.OpText, true, []byte("question")), p.frame(wsframe.OpText, true, []byte("later")))
+	_, msg, err := c.Read(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "question", string(msg))
+	found := make(chan error, 1)
+	go func() { // the peer reads everything, and looks for the reply at the end
+		want := []byte{0x81, 6, 'a', 'n', 's', 'w', 'e', 'r'}
+		var tail []byte
+		buf := make([]byte, 64<<10)
+		for {
+			// Tiny socket buffers make loopback crawl: a hang detector
+			// per read, not a bound on the whole.
+			p.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, err := p.nc.Read(buf)
+			tail = append(tail, buf[:n]...)
+			if len(tail) > 64 {
+				tail = tail[len(tail)-64:]
+			}
+			if bytes.HasSuffix(tail, want) {
+				found <- nil
+				return
+			}
+			if err != nil {
+				found <- err
+				return
+			}
+		}
+	}()
+	require.NoError(t, c.Write(ctx, MessageText, []byte("answer")))
+	require.NoError(t, <-found, "the reply never arrived") // the reader waits here, not in Read
+}
+
+// TestCoalesceCloseNowRace: a write that was under way when CloseNow ran
+// returns an error, not nil for a frame that can no longer be sent (a
+// review found it deferred into the send buffer after the socket closed).
+func TestCoalesceCloseNowRace(t *testing.T) {
+	if !rawNoWait {
+		t.Skip("writes are coalesced on Linux only")
+	}
+	a, b := loopbackPair(t)
+	inObserver, release := make(chan struct{}), make(chan struct{})
+	c := New(a, nil, false, "", &Options{OnFrame: func(d Direction, h wsframe.Header, _ []byte) {
+		if d == Outbound && h.Opcode == wsframe.OpText {
+			close(inObserver)
+			<-release
+		}
+	}})
+	t.Cleanup(func() { c.CloseNow() })
+	p := &wirePeer{t: t, nc: b, masked: true}
+	ctx := context.Background()
+	p.send(p.frame(wsframe.OpText, true, []byte("a")), p.frame(wsframe.OpText, true, []byte("b")))
+	_, _, err := c.Read(ctx) // arms the Conn
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.Write(ctx, MessageText, []byte("xyz")) }()
+	<-inObserver // the write holds frameMu
+	require.NoError(t, c.CloseNow())
+	close(release)
+	require.Error(t, <-done)
+}
+
+// TestCoalesceCloseNowDoesNotWait: CloseNow with replies held behind a
+// peer that does not read returns at once; it does not wait the close
+// timeout (an hour here) for room that will not come.
+func TestCoalesceCloseNowDoesNotWait(t *testing.T) {
+	if !rawNoWait {
+		t.Skip("writes are coalesced on Linux only")
+	}
+	a, b := loopbackPair(t)
+	c := New(a, nil, false, "", &Options{CloseTimeout: time.Hour})
+	p := &wirePeer{t: t, nc: b, masked: true}
+	fillSocket(t, c, p)
+	ctx := context.Background()
+	p.send(p.frame(wsframe.OpText, true, []byte("a")), p.frame(wsframe.OpText, true, []byte("b")))
+	_, _, err := c.Read(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Write(ctx, MessageText, []byte("reply"))) // held behind the queued rest
+	closed := make(chan struct{})
+	go func() { c.CloseNow(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute): // a hang detector, not a measure of speed
+		t.Fatal("CloseNow waited for a peer that does not read")
 	}
 }

@@ -58,7 +58,7 @@ func (w *writer) writeEncoded(ctx context.Context, frame []byte, hdrLen int) err
 	if err := w.lockFrame(ctx, false); err != nil {
 		return err
 	}
-	defer w.frameMu.unlock(w.c)
+	defer w.unlockFrame() // sends what coalescing holds, if it must
 	c := w.c
 	if err := c.beginIO(ctx, false); err != nil {
 		c.endIO(false)

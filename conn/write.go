@@ -87,15 +87,17 @@ func (w *writer) init(c *Conn) {
 //
 // A nil error means the message is committed: it went out, or it waits
 // whole in the Conn's send buffer, ahead of every later frame, and goes out
-// without any further call unless the connection fails. It waits there only
-// on a server loop's reply to pipelined messages: when the last read
-// returned a message while more had already arrived, the reply leaves
-// together with the next ones, at the latest when the reader has read what
-// had arrived (before it waits for the socket), when another frame is
-// written, or at Close or CloseNow, and in any case as soon as the
-// scheduler has let other goroutines run once (so a reader that stops
-// reading never holds a reply back). A message written while nothing more
-// has arrived goes out at once; there is no timer.
+// without any further call unless the connection fails or CloseNow drops
+// it. It waits there only on a reply to pipelined messages (Linux TCP and
+// Unix sockets): when the last read returned a message while more had
+// already arrived, the reply leaves together with the next ones, when the
+// reader has read what had arrived (before it waits for the socket), when
+// another frame is written, or at Close; and in any case once the scheduler
+// has let other goroutines run, as soon as the socket takes it (a goroutine
+// started with each batch sends it), so a reader that stops reading never
+// holds a reply back. A message written while nothing more has arrived goes
+// out at once; there is no timer. CloseNow sends what the socket takes at
+// once and drops the rest (a peer that does not read would not get it).
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return errMessageType(typ)
