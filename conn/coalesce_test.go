@@ -458,3 +458,17 @@ func TestCoalesceCloseNowDoesNotWait(t *testing.T) {
 		t.Fatal("CloseNow waited for a peer that does not read")
 	}
 }
+
+// TestReadIntoEmptyMessage: an empty message read into a nil buffer is an
+// empty slice, not nil, as before reads went through pooled buffers.
+func TestReadIntoEmptyMessage(t *testing.T) {
+	c, p := coalescePair(t, false)
+	p.send(p.frame(wsframe.OpBinary, true, nil), p.frame(wsframe.OpText, true, nil))
+	for _, want := range []MessageType{MessageBinary, MessageText} {
+		typ, msg, err := c.ReadInto(context.Background(), nil)
+		require.NoError(t, err)
+		require.Equal(t, want, typ)
+		require.NotNil(t, msg)
+		require.Empty(t, msg)
+	}
+}

@@ -173,6 +173,9 @@ func (c *Conn) readInto(ctx context.Context, buf []byte, mode uint8) (MessageTyp
 //go:noinline
 func (c *Conn) growFor(buf []byte, pooled bool) []byte {
 	if r := &c.rd; r.frameLeft == 0 && r.frameFin && !r.compressed {
+		if buf == nil {
+			buf = []byte{} // an empty message is an empty slice, not nil
+		}
 		return buf // the message is all in buf: the next read says so
 	}
 	if pooled {
