@@ -14,17 +14,10 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/ws6455/ws6455/examples/chat/chatserver"
@@ -46,31 +39,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve(ln, *token, srv, *shutdownTimeout); err != nil {
+	if err := chatserver.ServeUntilSignal(ln, *token, srv, *shutdownTimeout); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// serve runs srv on ln until SIGINT or SIGTERM, then shuts down.
-func serve(ln net.Listener, token string, srv *chatserver.Server, shutdownTimeout time.Duration) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Printf("chat on http://%s/?token=%s", ln.Addr(), token)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	stop()
-	log.Printf("draining: clients are told to reconnect, then closed with 1001")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := errors.Join(hs.Shutdown(sctx), srv.Shutdown(sctx)); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }

@@ -17,15 +17,17 @@ import (
 	"github.com/ws6455/ws6455/wsframe"
 )
 
-// TestSignalShutdown sends SIGTERM to the test process while serve runs:
-// serve has registered for it (before it started serving, so once a
+// TestSignalShutdown sends SIGTERM to the test process while
+// ServeUntilSignal runs: it has registered for it (before it started serving, so once a
 // client is connected it is sure to catch it), closes the client with
 // 1001 and returns.
 func TestSignalShutdown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- serve(ln, "tok", chatserver.New(chatserver.Config{Token: "tok"}), 10*time.Second) }()
+	go func() {
+		done <- chatserver.ServeUntilSignal(ln, "tok", chatserver.New(chatserver.Config{Token: "tok"}), 10*time.Second)
+	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -47,6 +49,6 @@ func TestSignalShutdown(t *testing.T) {
 	case err := <-done:
 		assert.NoError(t, err)
 	case <-ctx.Done():
-		t.Fatal("serve did not return")
+		t.Fatal("ServeUntilSignal did not return")
 	}
 }

@@ -13,17 +13,10 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,33 +56,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve(ln, *token, chatserver.New(cfg), *shutdownTimeout); err != nil {
+	if err := chatserver.ServeUntilSignal(ln, *token, chatserver.New(cfg), *shutdownTimeout); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// serve runs srv on ln until SIGINT or SIGTERM, then drains it.
-func serve(ln net.Listener, token string, srv *chatserver.Server, shutdownTimeout time.Duration) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Printf("chat on http://%s/?token=%s", ln.Addr(), token)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	stop()
-	log.Printf("draining: clients are told to reconnect, then closed with 1001")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	// The chat first: hs.Shutdown does not wait for hijacked connections,
-	// and would refuse the clients' last messages.
-	if err := errors.Join(srv.Shutdown(sctx), hs.Shutdown(sctx)); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }
