@@ -177,7 +177,7 @@ type Server struct {
 	group conn.Group
 	// running counts the goroutines serving connections (handlers and
 	// writers), so that Shutdown can wait for them.
-	running tracker
+	running site.Tracker
 	stop    context.CancelFunc // stops relay
 	ready   chan struct{}      // closed once relay knows where the log ends
 	relayed chan struct{}      // closed when relay has returned
@@ -286,7 +286,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Every connection has ended; their goroutines finish at once.
 	select {
-	case <-s.running.idle():
+	case <-s.running.Idle():
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -370,8 +370,8 @@ func checkSession(session string) error {
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	// Everything that can refuse the client is checked before the
 	// upgrade, so a refusal is a plain HTTP answer.
 	if err := s.authorize(r); err != nil {
@@ -455,9 +455,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cancel()
-	s.running.add()
+	s.running.Add()
 	go func() {
-		defer s.running.done()
+		defer s.running.Done()
 		s.writeLoop(m)
 	}()
 	code, reason := s.readLoop(m)
@@ -768,9 +768,9 @@ func (s *Server) enqueueLocked(m *member, pm *conn.PreparedMessage) bool {
 func (s *Server) dropLocked(slow []*member) {
 	for _, m := range slow {
 		if s.leaveLocked(m) {
-			s.running.add()
+			s.running.Add()
 			go func() {
-				defer s.running.done()
+				defer s.running.Done()
 				// The room first: the close handshake may take its
 				// whole timeout with a client that does not read.
 				s.depart(m, "dropped: too slow")
@@ -813,43 +813,4 @@ func (s *Server) writeLoop(m *member) {
 			}
 		}
 	}
-}
-
-// tracker counts running goroutines; unlike a sync.WaitGroup it may be
-// waited for while goroutines are still being added.
-type tracker struct {
-	mu    sync.Mutex
-	n     int
-	empty chan struct{} // closed when n drops to 0; nil while nobody waits
-}
-
-func (t *tracker) add() {
-	t.mu.Lock()
-	t.n++
-	t.mu.Unlock()
-}
-
-func (t *tracker) done() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n--
-	if t.n == 0 && t.empty != nil {
-		close(t.empty)
-		t.empty = nil
-	}
-}
-
-// idle returns a channel that is closed once no goroutine runs.
-func (t *tracker) idle() <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	if t.empty == nil {
-		t.empty = make(chan struct{})
-	}
-	return t.empty
 }

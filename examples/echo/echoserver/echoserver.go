@@ -84,7 +84,7 @@ type Server struct {
 	group conn.Group
 	// running counts the goroutines serving connections (handlers and
 	// writers), so that Shutdown can wait for them.
-	running tracker
+	running site.Tracker
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
@@ -149,7 +149,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Every connection has ended; their goroutines finish at once.
 	select {
-	case <-s.running.idle():
+	case <-s.running.Idle():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -188,8 +188,8 @@ func byteSize(n int64) string {
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	relay := s.cfg.Relay
 	switch r.URL.Query().Get("mode") {
 	case "":
@@ -217,9 +217,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.clients[cl] = struct{}{}
 	s.mu.Unlock()
-	s.running.add()
+	s.running.Add()
 	go func() {
-		defer s.running.done()
+		defer s.running.Done()
 		s.writeLoop(cl)
 	}()
 	defer s.remove(cl)
@@ -323,43 +323,4 @@ func (s *Server) acceptOptions() *conn.AcceptOptions {
 		CloseTimeout:            s.cfg.CloseTimeout,
 		Compression:             s.cfg.Compression,
 	}
-}
-
-// tracker counts running goroutines; unlike a sync.WaitGroup it may be
-// waited for while goroutines are still being added.
-type tracker struct {
-	mu    sync.Mutex
-	n     int
-	empty chan struct{} // closed when n drops to 0; nil while nobody waits
-}
-
-func (t *tracker) add() {
-	t.mu.Lock()
-	t.n++
-	t.mu.Unlock()
-}
-
-func (t *tracker) done() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n--
-	if t.n == 0 && t.empty != nil {
-		close(t.empty)
-		t.empty = nil
-	}
-}
-
-// idle returns a channel that is closed once no goroutine runs.
-func (t *tracker) idle() <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	if t.empty == nil {
-		t.empty = make(chan struct{})
-	}
-	return t.empty
 }

@@ -90,8 +90,8 @@ func newID() string {
 // serveObserver serves the observer socket: it tells the page its session
 // id, sends it the reports, and takes its commands.
 func (s *Server) serveObserver(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxSessions
 	s.mu.Unlock()
@@ -190,9 +190,9 @@ func (s *Server) run(ss *session, cmd command) {
 	case "ping":
 		// Ping waits for the pong, which the lab socket's reader sees;
 		// do not hold up the observer socket meanwhile.
-		s.running.add()
+		s.running.Add()
 		go func() {
-			defer s.running.done()
+			defer s.running.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			t0 := time.Now()
@@ -220,9 +220,9 @@ func (s *Server) run(ss *session, cmd command) {
 			ss.report(info(fmt.Sprintf("close: code %d or reason (%d bytes, at most %d) cannot be sent", cmd.Code, len(cmd.Reason), wsframe.MaxCloseReason)))
 			return
 		}
-		s.running.add()
+		s.running.Add()
 		go func() {
-			defer s.running.done()
+			defer s.running.Done()
 			err := lab.Close(code, cmd.Reason)
 			ss.report(info(fmt.Sprintf("server-initiated close finished: %v", errText(err))))
 		}()
@@ -282,8 +282,8 @@ func messageReport(dir string, typ conn.MessageType, msg []byte, frames int, wir
 // serveLab serves the lab socket of a session: it reports the handshake
 // and every frame, and echoes every message.
 func (s *Server) serveLab(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	s.mu.Lock()
 	ss := s.sessions[r.URL.Query().Get("session")]
 	s.mu.Unlock()
@@ -330,9 +330,9 @@ func (s *Server) serveLab(w http.ResponseWriter, r *http.Request) {
 	ss.mu.Unlock()
 	if old != nil {
 		// Its own handler reads the answer; do not wait for it here.
-		s.running.add()
+		s.running.Add()
 		go func() {
-			defer s.running.done()
+			defer s.running.Done()
 			old.Close(wsframe.CloseGoingAway, "replaced by a new lab socket")
 		}()
 	}

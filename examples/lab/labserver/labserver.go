@@ -86,7 +86,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	group   conn.Group
-	running tracker
+	running site.Tracker
 	quit    chan struct{} // closed by Shutdown: streams and polls end
 	once    sync.Once
 
@@ -153,7 +153,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() { close(s.quit) })
 	err := s.group.Shutdown(ctx)
 	select {
-	case <-s.running.idle():
+	case <-s.running.Idle():
 	case <-ctx.Done():
 		err = errors.Join(err, ctx.Err())
 	}
@@ -186,44 +186,4 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, opts *conn.Accep
 		accepted(c)
 	}
 	return c, err
-}
-
-// tracker counts running handlers; unlike a sync.WaitGroup it may be
-// waited for while handlers are still being added.
-type tracker struct {
-	mu    sync.Mutex
-	n     int
-	empty chan struct{} // closed when n drops to 0; nil while nobody waits
-}
-
-func (t *tracker) add() {
-	t.mu.Lock()
-	t.n++
-	t.mu.Unlock()
-}
-
-func (t *tracker) done() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n--
-	if t.n == 0 && t.empty != nil {
-		close(t.empty)
-		t.empty = nil
-	}
-}
-
-// idle returns a channel that is closed once no handler runs.
-func (t *tracker) idle() <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.empty
-	if c == nil {
-		c = make(chan struct{})
-		if t.n == 0 {
-			close(c)
-		} else {
-			t.empty = c
-		}
-	}
-	return c
 }

@@ -224,8 +224,8 @@ func (s *Server) pace(ctx context.Context, rn *run, i int) bool {
 // serveStreamWS delivers a run over a WebSocket: one text message each,
 // then a close with 1000.
 func (s *Server) serveStreamWS(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	rn := s.lookupRun(w, r, "ws")
 	if rn == nil {
 		return
@@ -272,8 +272,8 @@ func (s *Server) serveStreamWS(w http.ResponseWriter, r *http.Request) {
 
 // serveSSE delivers a run as Server-Sent Events: one event each.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	rn := s.lookupRun(w, r, "sse")
 	if rn == nil {
 		return
@@ -314,8 +314,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 // servePoll answers a short poll at once: the messages produced since
 // "after", one per line (none: an empty body).
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	s.answerPoll(w, r, "poll", 0)
 }
 
@@ -323,8 +323,8 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 // "after" is produced (or longPollWait passed), then answers as a short
 // poll does.
 func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request) {
-	s.running.add()
-	defer s.running.done()
+	s.running.Add()
+	defer s.running.Done()
 	s.answerPoll(w, r, "longpoll", longPollWait)
 }
 
