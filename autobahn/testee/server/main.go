@@ -16,6 +16,10 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/ws6455/ws6455/autobahn/testee"
@@ -24,7 +28,25 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the testee to this file; it is complete when the server stops on SIGINT or SIGTERM")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sig
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(0)
+		}()
+	}
 	log.Printf("autobahn testee server on ws://%s", *addr)
 	srv := &http.Server{Addr: *addr, Handler: Handler(), ReadHeaderTimeout: 10 * time.Second}
 	// HTTP/2 with prior knowledge (h2c) too: with GODEBUG=http2xconnect=1
