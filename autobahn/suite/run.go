@@ -255,6 +255,7 @@ func (r *run) loop(leftover []byte) {
 		r.onData(leftover)
 	}
 	for !r.lost {
+		r.wq.endTurn()
 		select {
 		case rr := <-r.reads:
 			if len(rr.data) > 0 {
@@ -737,6 +738,12 @@ type writeQueue struct {
 	items []queued
 	// waiting counts the queued items that get a write of their own.
 	waiting int
+	// turnAlone says such an item was queued during the event loop's
+	// current turn: later items of the turn queue behind it even if the
+	// writer already took it, as in the real suite, whose queue is
+	// served only after the turn (so how fast our writer goroutine is
+	// does not change what goes out together).
+	turnAlone bool
 	// sent counts those of them that were written, by size.
 	sent   map[int]int
 	drain  bool
@@ -771,15 +778,23 @@ func (q *writeQueue) push(b []byte, alone bool) bool {
 		// Like the real suite's send queue: while a sync write or a
 		// chop is still waiting, later writes queue behind it, each
 		// with a write call of its own.
-		if q.waiting > 0 {
+		if q.waiting > 0 || q.turnAlone {
 			alone = true
 		}
 		if alone {
 			q.waiting++
+			q.turnAlone = true
 		}
 		q.items = append(q.items, queued{b, alone})
 	}
 	return alone
+}
+
+// endTurn marks the end of one turn of the event loop.
+func (q *writeQueue) endTurn() {
+	q.mu.Lock()
+	q.turnAlone = false
+	q.mu.Unlock()
 }
 
 // written returns the sizes of the queued pieces that were written, by
