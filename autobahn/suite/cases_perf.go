@@ -239,6 +239,11 @@ func deflateCases(prefix string, corpus func() []byte, binary bool, spec *deflat
 		cut := func(i int) []byte {
 			data := corpus()
 			pos := i * size % len(data)
+			if pos+size <= len(data) {
+				// No wrap-around: the corpus itself, which nothing
+				// writes to, capped so that an append copies.
+				return data[pos : pos+size : pos+size]
+			}
 			msg := make([]byte, 0, size)
 			for len(msg) < size {
 				n := min(size-len(msg), len(data)-pos)

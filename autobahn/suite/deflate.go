@@ -232,6 +232,10 @@ type pmdConn struct {
 	sendKey      streamKey
 	pending      [][]byte
 	pendingBytes int
+	// sentKey names the compressed messages sent since the compressor's
+	// last reset, the way recvKey names received ones: what the last of
+	// them inflates to is known without inflating it (see compress).
+	sentKey streamKey
 
 	recvIn   []byte
 	recvDict []byte
@@ -272,7 +276,9 @@ const maxPending = 256 << 20
 // window limit below the default cannot be honoured by compress/flate, so
 // then the suite sends Huffman-only blocks, which need no window at all.
 // The result is valid until the next call and must not be modified
-// (sendFrame copies it).
+// (sendFrame copies it); p must not be modified after the call either,
+// since with context takeover a cache hit keeps it for the compressor to
+// catch up with.
 //
 // The compressor is deterministic: the same messages, from the same
 // reset, give the same bytes. Groups 12 and 13 send the same sequences
@@ -291,16 +297,20 @@ func (c *pmdConn) compress(p []byte) []byte {
 	c.sendStarted = true
 	if fresh {
 		c.sendKey = streamKey{1, uint64(level + 10)}
+		c.sentKey = streamKey{2, 0}
 		c.pending, c.pendingBytes = nil, 0
 	}
-	c.sendKey = c.sendKey.next(p)
+	d := digestOf(p)
+	c.sendKey = c.sendKey.chain(len(p), d)
 	if out, ok := deflateCache.get(c.sendKey); ok {
 		if c.sendNoTakeover {
+			c.sent(out, p, d)
 			return out
 		}
 		if c.pendingBytes+len(p) <= maxPending {
-			c.pending = append(c.pending, bytes.Clone(p))
+			c.pending = append(c.pending, p)
 			c.pendingBytes += len(p)
+			c.sent(out, p, d)
 			return out
 		}
 	}
@@ -324,7 +334,21 @@ func (c *pmdConn) compress(p []byte) []byte {
 	}
 	out = bytes.Clone(out)
 	deflateCache.put(c.sendKey, out)
+	c.sent(out, p, d)
 	return out
+}
+
+// sent records that the compressed message out, which inflates to p (with
+// digest d), follows the messages sent since the last reset. Inflating the
+// same compressed messages from an empty window gives the same messages,
+// so a peer that echoes them with a compressor like ours (compress/flate
+// at the same level, the same history: most Go peers) sends bytes whose
+// inflated checksum is already in inflateCache, under the key endMessage
+// computes for them. Only the checksum is stored; the echo is still
+// compared with the message the case expects.
+func (c *pmdConn) sent(out, p []byte, d digest) {
+	c.sentKey = c.sentKey.next(out)
+	inflateCache.put(c.sentKey, inflated{streamKey{}.chain(len(p), d), len(p)})
 }
 
 func (c *pmdConn) startMessage() { c.recvIn = c.recvIn[:0] }
@@ -476,16 +500,26 @@ type streamKey [2]uint64
 
 var streamSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
+// digest is a message's hash under each of the two seeds.
+type digest [2]uint64
+
+func digestOf(p []byte) digest {
+	return digest{maphash.Bytes(streamSeeds[0], p), maphash.Bytes(streamSeeds[1], p)}
+}
+
 // next is the key of the sequence k followed by p.
-func (k streamKey) next(p []byte) streamKey {
+func (k streamKey) next(p []byte) streamKey { return k.chain(len(p), digestOf(p)) }
+
+// chain is next for a message of length n and digest d.
+func (k streamKey) chain(n int, d digest) streamKey {
 	var b [40]byte
 	var out streamKey
 	for i, seed := range streamSeeds {
 		binary.LittleEndian.PutUint64(b[0:], k[0])
 		binary.LittleEndian.PutUint64(b[8:], k[1])
 		binary.LittleEndian.PutUint64(b[16:], uint64(i))
-		binary.LittleEndian.PutUint64(b[24:], uint64(len(p)))
-		binary.LittleEndian.PutUint64(b[32:], maphash.Bytes(seed, p))
+		binary.LittleEndian.PutUint64(b[24:], uint64(n))
+		binary.LittleEndian.PutUint64(b[32:], d[i])
 		out[i] = maphash.Bytes(seed, b[:])
 	}
 	return out

@@ -105,3 +105,43 @@ func TestInflateCache(t *testing.T) {
 		}
 	}
 }
+
+// What the suite sent is known to inflate to what it compressed: an echo
+// that comes back as the same compressed bytes (a peer compressing like
+// the suite) is taken from the cache without ever having been inflated,
+// and an echo compressed differently is inflated. The window stays right
+// either way.
+func TestInflateSeededBySend(t *testing.T) {
+	for _, p := range []deflateParams{{}, {serverNoContextTakeover: true, clientNoContextTakeover: true}} {
+		msgs := cacheMessages(fmt.Sprintf("seeded %v", p), 10)
+		sender := newPMD(p, true)
+		var sent [][]byte
+		for _, m := range msgs {
+			sent = append(sent, bytes.Clone(sender.compress(m)))
+		}
+		// The same messages compressed at another level: other bytes.
+		other := plainDeflate(t, msgs, flate.BestCompression, !p.clientNoContextTakeover)
+		for _, tc := range []struct {
+			name  string
+			echo  [][]byte
+			cache bool
+		}{{"same bytes", sent, true}, {"other bytes", other, false}} {
+			before := inflateCache.hits
+			recv := newPMD(p, false)
+			for i, c := range tc.echo {
+				recv.startMessage()
+				_, err := recv.inflate(c, maxMessage)
+				require.NoError(t, err)
+				recv.expect = msgs[i]
+				got, err := recv.endMessage(maxMessage)
+				require.NoError(t, err)
+				require.Equal(t, msgs[i], got, "%s: message %d", tc.name, i)
+			}
+			if tc.cache {
+				require.Equal(t, len(msgs), inflateCache.hits-before, tc.name)
+			} else {
+				require.Zero(t, inflateCache.hits-before, tc.name)
+			}
+		}
+	}
+}
