@@ -17,7 +17,9 @@ import (
 )
 
 // The load client is the same for every server: ws6455's client Conn
-// (Dial, Write, ReadInto with a reused buffer), or bare TCP for the floor.
+// (Dial, Write, ReadInto with a reused buffer), or bare TCP for the floor;
+// the pipelined cell uses rawClient, which has no library on its data
+// path.
 // It runs in the harness process; only the server's process is measured
 // for CPU and memory.
 
@@ -216,7 +218,13 @@ func loadAvg() float64 {
 func runEcho(ch *child, ws bool, cfg echoConfig) (res echoResult) {
 	res = echoResult{config: cfg, loadBefore: loadAvg()}
 	defer func() { res.loadAfter = loadAvg() }()
-	conns, err := dialClients(ch.addr, ws, cfg.conns, 16)
+	var conns []echoClient
+	var err error
+	if ws && cfg.depth > 0 {
+		conns, err = dialRawAll(ch.addr, cfg.conns)
+	} else {
+		conns, err = dialClients(ch.addr, ws, cfg.conns, 16)
+	}
 	if err != nil {
 		res.err = err
 		return res

@@ -42,11 +42,12 @@ func TestServersEcho(t *testing.T) {
 	}
 }
 
-// TestPipelinedEcho checks the pipelined cell's load client against our
-// servers and the bare TCP floor: every echo comes back, in order, byte
-// for byte, with many messages in flight.
+// TestPipelinedEcho checks the pipelined cell's load client (the raw
+// client for WebSocket servers) against every server and the bare TCP
+// floor: every echo comes back, in order, byte for byte, with many
+// messages in flight.
 func TestPipelinedEcho(t *testing.T) {
-	for _, name := range []string{"ours", "ours-handler", "gorilla", "tcp"} {
+	for _, name := range []string{"ours", "ours-handler", "ours-raw", "gorilla", "coder", "gobwas", "gws", "xnet", "tcp"} {
 		t.Run(name, func(t *testing.T) {
 			s, _ := findServer(name)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -55,7 +56,12 @@ func TestPipelinedEcho(t *testing.T) {
 			}
 			go s.serve(ln)
 			t.Cleanup(func() { ln.Close() })
-			cs, err := dialClients(ln.Addr().String(), s.ws, 2, 2)
+			var cs []echoClient
+			if s.ws {
+				cs, err = dialRawAll(ln.Addr().String(), 2)
+			} else {
+				cs, err = dialClients(ln.Addr().String(), s.ws, 2, 2)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
