@@ -18,7 +18,7 @@ import (
 func (r *run) onData(b []byte) {
 	r.rxOctets[len(b)]++
 	if r.createWirelog {
-		r.wirelog = append(r.wirelog, []any{"RO", hexData(b)})
+		r.appendLog([]any{"RO", hexData(b)})
 	}
 	if r.state != stateOpen && r.state != stateClosing {
 		return
@@ -214,7 +214,7 @@ func (r *run) logRxFrame() {
 	}
 	d := logData(f.logData, maxLogData)
 	d[0] = int(f.h.Length)
-	r.wirelog = append(r.wirelog, []any{"RF", d, int(f.h.Opcode), f.h.Fin, int(f.h.Rsv), f.h.Masked, mask})
+	r.appendLog([]any{"RF", d, int(f.h.Opcode), f.h.Fin, int(f.h.Rsv), f.h.Masked, mask})
 }
 
 // onFrameEnd finishes a frame; false stops processing.

@@ -145,7 +145,10 @@ type run struct {
 	origin    string
 	protocols []string
 
+	// wirelog is appended to by the event loop, and by the writer for
+	// the queued writes it sends (logMu).
 	wirelog       []any
+	logMu         sync.Mutex
 	createWirelog bool
 	rxFrames      map[int]int
 	txFrames      map[int]int
@@ -217,7 +220,7 @@ func newRun(ctx context.Context, c *Case, nc net.Conn, isServer bool, to Timeout
 		done:          make(chan struct{}),
 		started:       time.Now().UTC(),
 	}
-	r.wq = newWriteQueue(nc, r.done)
+	r.wq = newWriteQueue(nc, r.done, func(b []byte, sync bool) { r.appendLog([]any{"TO", hexData(b), sync}) })
 	return r
 }
 
@@ -387,14 +390,21 @@ func (r *run) continueLater(d time.Duration, tag string, f func()) {
 
 func (r *run) log(entry ...any) {
 	if r.createWirelog {
-		r.wirelog = append(r.wirelog, entry)
+		r.appendLog(entry)
 	}
+}
+
+// appendLog adds an entry to the wire log, from any goroutine.
+func (r *run) appendLog(entry []any) {
+	r.logMu.Lock()
+	r.wirelog = append(r.wirelog, entry)
+	r.logMu.Unlock()
 }
 
 // mark logs a timer entry; timer entries are kept even while the wire log
 // is off, as in the real suite.
 func (r *run) mark(entry ...any) {
-	r.wirelog = append(r.wirelog, entry)
+	r.appendLog(entry)
 }
 
 // setWirelog switches wire logging (the performance cases turn it off);
@@ -403,7 +413,7 @@ func (r *run) setWirelog(on, announce bool) {
 	if on != r.createWirelog {
 		r.createWirelog = on
 		if announce {
-			r.wirelog = append(r.wirelog, []any{"WLM", on})
+			r.appendLog([]any{"WLM", on})
 		}
 	}
 }
@@ -491,21 +501,16 @@ func (r *run) sendData(b []byte, sync bool, chop int) {
 		// As in the real suite, a chop that reaches the end ends the
 		// loop, so no empty chop is written.
 		for i := 0; i < len(b); i += chop {
-			p := b[i:min(i+chop, len(b))]
-			if r.createWirelog {
-				r.log("TO", hexData(p), true)
-			}
-			r.wq.push(p, true)
+			r.wq.push(b[i:min(i+chop, len(b))], true, r.createWirelog)
 		}
 		return
 	}
-	if r.createWirelog {
-		r.log("TO", hexData(b), sync)
-	}
-	if !r.wq.push(b, sync) {
-		// Handed to the transport at once: counted now, as the real
-		// suite counts a transport write. Queued pieces are counted
-		// by the writer when (and if) they are written.
+	if !r.wq.push(b, sync, r.createWirelog) {
+		// Handed to the transport at once: logged and counted now, as
+		// the real suite logs and counts a transport write. Queued
+		// pieces are logged and counted by the writer when (and if)
+		// they are written.
+		r.log("TO", hexData(b), false)
 		r.txOctets[len(b)]++
 	}
 }
@@ -751,10 +756,12 @@ type writeQueue struct {
 	wake   chan struct{}
 	done   <-chan struct{}
 	exited chan struct{}
+	// logTO adds a write's TO entry to the wire log.
+	logTO func(b []byte, sync bool)
 }
 
-func newWriteQueue(nc net.Conn, done <-chan struct{}) *writeQueue {
-	q := &writeQueue{nc: nc, wake: make(chan struct{}, 1), done: done, exited: make(chan struct{})}
+func newWriteQueue(nc net.Conn, done <-chan struct{}, logTO func([]byte, bool)) *writeQueue {
+	q := &writeQueue{nc: nc, wake: make(chan struct{}, 1), done: done, exited: make(chan struct{}), logTO: logTO}
 	go q.run()
 	return q
 }
@@ -763,14 +770,21 @@ func newWriteQueue(nc net.Conn, done <-chan struct{}) *writeQueue {
 type queued struct {
 	b     []byte
 	alone bool
+	// For a write of its own: log says its TO entry goes into the wire
+	// log when it is written (the wire log was on when it was queued),
+	// with sync as the entry's flag (true for sync writes and chops).
+	log, sync bool
 }
 
 // maxBatch bounds how many chunks one vectored write takes.
 const maxBatch = 64
 
 // push queues b; it reports whether b waits for a write of its own
-// (alone, or behind others that do).
-func (q *writeQueue) push(b []byte, alone bool) bool {
+// (alone, or behind others that do). Such a write is logged (if log) when
+// it is written, as the real suite logs a queued write only when it sends
+// it (and never, if the connection closed first).
+func (q *writeQueue) push(b []byte, alone, log bool) bool {
+	sync := alone
 	q.mu.Lock()
 	defer q.signal()
 	defer q.mu.Unlock()
@@ -785,7 +799,7 @@ func (q *writeQueue) push(b []byte, alone bool) bool {
 			q.waiting++
 			q.turnAlone = true
 		}
-		q.items = append(q.items, queued{b, alone})
+		q.items = append(q.items, queued{b: b, alone: alone, log: log && alone, sync: sync})
 	}
 	return alone
 }
@@ -857,11 +871,13 @@ func (q *writeQueue) run() {
 	var batch net.Buffers
 	for {
 		alone := false
+		var first queued
 		q.mu.Lock()
 		batch = batch[:0]
 		if len(q.items) > 0 {
 			n := 1
-			alone = q.items[0].alone
+			first = q.items[0]
+			alone = first.alone
 			if !alone {
 				for n < len(q.items) && n < maxBatch && !q.items[n].alone {
 					n++
@@ -892,6 +908,11 @@ func (q *writeQueue) run() {
 		}
 		var err error
 		if len(batch) == 1 {
+			if first.log && q.logTO != nil {
+				// Logged before the write, so that an answer to it
+				// cannot be logged ahead of it.
+				q.logTO(batch[0], first.sync)
+			}
 			_, err = q.nc.Write(batch[0])
 			if err == nil && alone {
 				q.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"io"
 	"net"
 	"testing"
@@ -131,4 +132,38 @@ func TestQueuedWritesDroppedAtClose(t *testing.T) {
 	written := r.wq.written()[1]
 	require.Less(t, written, 102, "all chops went out despite the close")
 	require.Equal(t, written, n, "the octets counted are the octets that reached the peer")
+	// The wire log has a TO entry for each chop written, and none for
+	// those dropped, as the real suite logs a queued write when it sends
+	// it.
+	frame := append([]byte{0x82, 100}, make([]byte, 100)...)
+	var logged [][]any
+	for _, e := range r.wirelog {
+		if e := e.([]any); e[0] == "TO" {
+			logged = append(logged, e)
+		}
+	}
+	want := [][]any{}
+	for i := range written {
+		want = append(want, []any{"TO", []any{1, hex.EncodeToString(frame[i : i+1])}, true})
+	}
+	require.Equal(t, want, append([][]any{}, logged...))
+}
+
+// A write queued behind a sync write is logged when it is written, with
+// the flag it was sent with; one written at once is logged at once.
+func TestQueuedWritesLogged(t *testing.T) {
+	_, _, r := sentFrames(t, 2, func(r *run) {
+		r.sendFrame(frameSpec{op: opText, payload: []byte("a"), fin: true, sync: true})
+		r.sendFrame(frameSpec{op: opText, payload: []byte("bb"), fin: true})
+	})
+	var tos [][]any
+	for _, e := range r.wirelog {
+		if e := e.([]any); e[0] == "TO" {
+			tos = append(tos, e)
+		}
+	}
+	require.Equal(t, [][]any{
+		{"TO", []any{3, "8101" + "61"}, true},
+		{"TO", []any{4, "8102" + "6262"}, false},
+	}, tos)
 }
