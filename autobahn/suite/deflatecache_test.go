@@ -145,3 +145,18 @@ func TestInflateSeededBySend(t *testing.T) {
 		}
 	}
 }
+
+// The checksum of the message last sent is reused, and equals the one
+// computed from its bytes; a copy of it is hashed again, to the same sum.
+func TestSumOfExpected(t *testing.T) {
+	c := newPMD(deflateParams{}, true)
+	msgs := cacheMessages("sum", 3)
+	for _, m := range msgs {
+		c.compress(m)
+	}
+	last := msgs[len(msgs)-1]
+	require.Equal(t, sumOf(last), c.sumOfExpected(last))
+	require.Equal(t, sumOf(last), c.sumOfExpected(bytes.Clone(last)))
+	require.Equal(t, sumOf(msgs[0]), c.sumOfExpected(msgs[0]))
+	require.NotEqual(t, sumOf(msgs[0]), c.sumOfExpected(last))
+}

@@ -159,7 +159,7 @@ func (r *run) onFrameBegin() {
 			// buffer once (the length is checked against the limit
 			// just below, and the peer must send what it declared
 			// before the buffer fills up).
-			r.msg = make([]byte, 0, min(h.Length, readBufSize*32))
+			r.msg = make([]byte, 0, min(h.Length, 1<<20))
 		}
 	}
 	if !r.failedByMe && int64(len(r.msg))+h.Length > maxMessage && !r.msgCompressed {

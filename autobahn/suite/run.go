@@ -290,8 +290,9 @@ func (r *run) finish() {
 	r.wq.wait()
 }
 
-// readBufSize is the size of the buffers the reader fills.
-const readBufSize = 32 << 10
+// readBufSize is the size of the buffers the reader fills: 64 KiB, what
+// the real suite's transport (Twisted) asks of each read.
+const readBufSize = 64 << 10
 
 // readLoop reads from the connection and hands what it read to the event
 // loop. The event loop copies the octets it is given before it hands the
@@ -510,7 +511,9 @@ func (r *run) sendData(b []byte, sync bool, chop int) {
 		// the real suite logs and counts a transport write. Queued
 		// pieces are logged and counted by the writer when (and if)
 		// they are written.
-		r.log("TO", hexData(b), false)
+		if r.createWirelog {
+			r.log("TO", hexData(b), false)
+		}
 		r.txOctets[len(b)]++
 	}
 }
