@@ -779,8 +779,11 @@ type queued struct {
 	log, sync bool
 }
 
-// maxBatch bounds how many chunks one vectored write takes.
-const maxBatch = 64
+// maxBatch bounds how many chunks one vectored write takes: Linux's limit
+// on the buffers of one writev (IOV_MAX). The real suite's transport
+// writes everything buffered during a turn with one send, so a message in
+// 512 frames goes out in one system call, not eight.
+const maxBatch = 1024
 
 // push queues b; it reports whether b waits for a write of its own
 // (alone, or behind others that do). Such a write is logged (if log) when
