@@ -112,15 +112,19 @@ func compare(folder string, ref map[string]report.CaseResult, ours map[string]ve
 	return out
 }
 
-// writeTable prints the agreement table of every folder, then every
-// disagreement.
+// writeTable prints the agreement table of every folder in cs, then every
+// disagreement (the cross-check calls it with one folder, as soon as that
+// folder is done).
 func writeTable(w io.Writer, cs []comparison) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "reference\tgroup\tcases\tagree\tdisagree\texplained\t")
+	compared := 0
 	for _, c := range cs {
 		for _, r := range append(c.Rows, c.totals()) {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", c.Folder, r.Group, r.Agree+r.Disagree, r.Agree, r.Disagree, r.ExplainedDisagree)
 		}
+		t := c.totals()
+		compared += t.Agree + t.Disagree
 	}
 	tw.Flush()
 	var diffs []diff
@@ -129,6 +133,10 @@ func writeTable(w io.Writer, cs []comparison) {
 		if t := c.totals(); t.Missing > 0 {
 			fmt.Fprintf(w, "%s: %d cases have no reference verdict\n", c.Folder, t.Missing)
 		}
+	}
+	if compared == 0 {
+		fmt.Fprintln(w, "\nno case had a reference verdict to compare with")
+		return
 	}
 	if len(diffs) == 0 {
 		fmt.Fprintln(w, "\nevery case agrees with the real suite")
@@ -144,6 +152,45 @@ func writeTable(w io.Writer, cs []comparison) {
 		if d.Why != "" {
 			fmt.Fprintf(w, "      ours says: %s\n", d.Why)
 		}
+	}
+}
+
+// writeSummary prints the overall outcome at the end of a run: one line
+// per folder done (the cases compared, and the disagreements explained and
+// not) and the ids of the unexplained disagreements.
+func writeSummary(w io.Writer, cs []comparison) {
+	fmt.Fprintln(w, "summary:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "reference\tcases\tagree\tdisagree\texplained\tunexplained\tno reference\t")
+	var all groupRow
+	var unexplained []string
+	for _, c := range cs {
+		t := c.totals()
+		d := t.Disagree - t.ExplainedDisagree
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Folder, t.Agree+t.Disagree, t.Agree, t.Disagree, t.ExplainedDisagree, d, t.Missing)
+		all.Agree += t.Agree
+		all.Disagree += t.Disagree
+		all.ExplainedDisagree += t.ExplainedDisagree
+		all.Missing += t.Missing
+		for _, d := range c.Diffs {
+			if !d.Explained {
+				unexplained = append(unexplained, c.Folder+" "+d.ID)
+			}
+		}
+	}
+	if len(cs) > 1 {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", "all", all.Agree+all.Disagree, all.Agree, all.Disagree, all.ExplainedDisagree, all.Disagree-all.ExplainedDisagree, all.Missing)
+	}
+	tw.Flush()
+	switch {
+	case len(unexplained) > 0:
+		fmt.Fprintf(w, "%d unexplained disagreements: %s\n", len(unexplained), strings.Join(unexplained, ", "))
+	case all.Disagree > 0:
+		fmt.Fprintln(w, "every disagreement is explained")
+	case all.Agree > 0:
+		fmt.Fprintln(w, "every case agrees with the real suite")
+	default:
+		fmt.Fprintln(w, "no case had a reference verdict to compare with")
 	}
 }
 

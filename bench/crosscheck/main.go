@@ -9,8 +9,9 @@
 //
 //	cd bench && go run ./crosscheck -ref ../../shared/autobahn/reference
 //
-// It prints an agreement table per reference folder and group and lists
-// every disagreement. A disagreement is "explained" when
+// As soon as a reference folder is done, it prints that folder's agreement
+// table (per group) and lists its disagreements; at the end it prints a
+// summary line per folder. A disagreement is "explained" when
 // crosscheck/DISAGREEMENTS.md names it in a "Cases:" line next to its root
 // cause. The exit status is 0 when every case agrees or is explained, 1
 // when some disagreement is unexplained, 2 on usage or run errors.
@@ -19,7 +20,11 @@
 // and -exclude (comma-separated ids, '*' matches any run: "1.*,5.*").
 // -parallel cases run at once in both modes (the suite's fuzzing server
 // handles clients concurrently). -out DIR keeps our reports, one
-// directory per reference folder, in the real suite's layout.
+// directory per reference folder, in the real suite's layout: each case's
+// report is written as the case ends, and index.json holds the cases done
+// so far, so the directory of a folder is complete when its table is
+// printed (and shows how far an interrupted run got). An interrupted run
+// prints the table of the cases done so far in the folder it stopped in.
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -131,38 +137,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var comps []comparison
 	for _, p := range cfg.peers {
-		idx, err := report.ReadIndex(filepath.Join(p.refPath(cfg.ref), "index.json"))
-		if err != nil {
-			fmt.Fprintln(stderr, "crosscheck:", err)
-			return 2
-		}
-		ref, ok := idx[p.agent]
-		if !ok {
-			fmt.Fprintf(stderr, "crosscheck: %s has no agent %q\n", p.folder, p.agent)
-			return 2
-		}
-		start := time.Now()
-		results, err := runPeer(ctx, p, cfg, stderr)
+		c, err := checkPeer(ctx, p, cfg, ex, stdout, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "crosscheck: %s: %v\n", p.folder, err)
+			if len(comps) > 0 {
+				writeSummary(stdout, comps)
+			}
 			return 2
 		}
-		fmt.Fprintf(stderr, "%s: %d cases in %v\n", p.folder, len(results), time.Since(start).Round(time.Second))
-		if cfg.out != "" {
-			if err := suite.WriteReports(filepath.Join(cfg.out, p.folder), p.agent, results); err != nil {
-				fmt.Fprintln(stderr, "crosscheck:", err)
-				return 2
-			}
-		}
-		ours := map[string]verdicts{}
-		why := map[string]string{}
-		for _, r := range results {
-			ours[r.ID] = verdicts{r.Behavior, r.BehaviorClose}
-			why[r.ID] = r.Result + " / " + r.ResultClose
-		}
-		comps = append(comps, compare(p.folder, ref, ours, why, ex))
+		comps = append(comps, c)
 	}
-	writeTable(stdout, comps)
+	writeSummary(stdout, comps)
 	for _, c := range comps {
 		for _, d := range c.Diffs {
 			if !d.Explained {
@@ -173,14 +158,224 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkPeer runs the selected cases against one peer, keeps our reports
+// under -out as each case ends, and prints the folder's agreement table
+// and disagreements as soon as the peer is done. When the run stops early
+// (an interrupt), it prints the table of the cases done so far, marked as
+// partial, and returns the error.
+func checkPeer(ctx context.Context, p *peer, cfg *config, ex explanations, stdout, stderr io.Writer) (comparison, error) {
+	idx, err := report.ReadIndex(filepath.Join(p.refPath(cfg.ref), "index.json"))
+	if err != nil {
+		return comparison{}, err
+	}
+	ref, ok := idx[p.agent]
+	if !ok {
+		return comparison{}, fmt.Errorf("the reference has no agent %q", p.agent)
+	}
+	dir := ""
+	if cfg.out != "" {
+		dir = filepath.Join(cfg.out, p.folder)
+		if err := forgetAgent(dir, p.agent); err != nil {
+			return comparison{}, err
+		}
+	}
+	col := newCollector(ctx, len(cfg.cases), dir, p.agent, progress(stderr, p.folder))
+	start := time.Now()
+	results, runErr := runPeer(ctx, p, cfg, col.add)
+	done, werr := col.close()
+	if runErr != nil {
+		if len(done) > 0 {
+			fmt.Fprintf(stdout, "%s: stopped after %d of %d cases in %v; the cases done so far:\n",
+				p.folder, len(done), len(cfg.cases), time.Since(start).Round(time.Second))
+			writeTable(stdout, []comparison{compareResults(p.folder, ref, done, ex)})
+			fmt.Fprintln(stdout)
+		}
+		return comparison{}, runErr
+	}
+	if werr != nil {
+		return comparison{}, werr
+	}
+	fmt.Fprintf(stderr, "%s: %d cases in %v\n", p.folder, len(results), time.Since(start).Round(time.Second))
+	if dir != "" {
+		// Each result should have come through the collector, which
+		// wrote it; any that did not is written now, so the folder's
+		// reports are complete before its table is printed.
+		var rest []*suite.Result
+		for _, r := range results {
+			if !col.wrote(r) {
+				rest = append(rest, r)
+			}
+		}
+		if len(rest) > 0 {
+			if err := suite.WriteReports(dir, p.agent, rest); err != nil {
+				return comparison{}, err
+			}
+		}
+	}
+	c := compareResults(p.folder, ref, results, ex)
+	writeTable(stdout, []comparison{c})
+	fmt.Fprintln(stdout)
+	return c, nil
+}
+
+// compareResults compares our results with the reference verdicts of one
+// folder.
+func compareResults(folder string, ref map[string]report.CaseResult, results []*suite.Result, ex explanations) comparison {
+	ours := map[string]verdicts{}
+	why := map[string]string{}
+	for _, r := range results {
+		ours[r.ID] = verdicts{r.Behavior, r.BehaviorClose}
+		why[r.ID] = r.Result + " / " + r.ResultClose
+	}
+	return compare(folder, ref, ours, why, ex)
+}
+
+// forgetAgent drops agent's verdicts from an index.json left in dir by an
+// earlier run, so that the index holds only this run's cases, the ones
+// done so far while it runs.
+func forgetAgent(dir, agent string) error {
+	path := filepath.Join(dir, "index.json")
+	idx, err := report.ReadIndex(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, ok := idx[agent]; !ok {
+		return nil
+	}
+	delete(idx, agent)
+	return report.WriteIndex(path, idx)
+}
+
+// A collector receives each result as its case ends (from any goroutine),
+// prints progress, and, with an output directory, writes the case's
+// report there at once, on a goroutine of its own so that the run does
+// not wait for the disk. Results that arrive after ctx is done are
+// dropped: they are cases cut short by the interrupt. A case recorded
+// twice keeps its last result, as in the suite's fuzzing server.
+type collector struct {
+	ctx   context.Context
+	total int
+	dir   string
+	agent string
+	show  func(done, total int, res *suite.Result)
+	wake  chan struct{} // has a value when pending may be non-empty
+	quit  chan struct{} // closed when the writer is done
+
+	mu      sync.Mutex
+	closed  bool
+	results map[string]*suite.Result
+	pending []*suite.Result
+	written map[string]*suite.Result
+	err     error // the first write error
+}
+
+func newCollector(ctx context.Context, total int, dir, agent string, show func(done, total int, res *suite.Result)) *collector {
+	c := &collector{ctx: ctx, total: total, dir: dir, agent: agent, show: show,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}),
+		results: map[string]*suite.Result{}, written: map[string]*suite.Result{}}
+	go c.writer()
+	return c
+}
+
+// add takes one case's result; it has the signature of suite.Options's
+// Progress, whose counts it ignores (it counts itself, across the several
+// runs that may share it).
+func (c *collector) add(_, _ int, res *suite.Result) {
+	if res == nil || c.ctx.Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.results[res.ID] = res
+	if c.show != nil {
+		c.show(len(c.results), c.total, res)
+	}
+	if c.dir != "" {
+		c.pending = append(c.pending, res)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *collector) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer has a wake-up waiting already
+	}
+}
+
+// writer writes the pending reports until the collector is closed and
+// nothing is pending.
+func (c *collector) writer() {
+	defer close(c.quit)
+	for range c.wake {
+		for {
+			c.mu.Lock()
+			batch, closed := c.pending, c.closed
+			c.pending = nil
+			c.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			for _, res := range batch {
+				err := suite.WriteReports(c.dir, c.agent, []*suite.Result{res})
+				c.mu.Lock()
+				if err != nil && c.err == nil {
+					c.err = err
+				}
+				if err == nil {
+					c.written[res.ID] = res
+				}
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+// close waits until every result taken is written and returns the
+// results in case order and the first write error.
+func (c *collector) close() ([]*suite.Result, error) {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal()
+	<-c.quit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*suite.Result, 0, len(c.results))
+	for _, r := range c.results {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *suite.Result) int { return report.CompareCaseIDs(a.ID, b.ID) })
+	return out, c.err
+}
+
+// wrote reports whether res is the result whose report is written for
+// its case.
+func (c *collector) wrote(res *suite.Result) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written[res.ID] == res
+}
+
 // runPeer runs the selected cases against one peer and returns our
-// suite's results, in case order.
-func runPeer(ctx context.Context, p *peer, cfg *config, stderr io.Writer) ([]*suite.Result, error) {
+// suite's results, in case order. done is called as each case ends, from
+// any goroutine (the runs against a peer in another process share it).
+func runPeer(ctx context.Context, p *peer, cfg *config, done func(done, total int, res *suite.Result)) ([]*suite.Result, error) {
 	opts := &suite.Options{
 		Agent:    p.agent,
 		Parallel: cfg.parallel,
 		Timeouts: suite.Timeouts{Scale: cfg.scale},
-		Progress: progress(stderr, p.folder),
+		Progress: done,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -223,7 +418,6 @@ func runProcessServers(ctx context.Context, p *peer, cfg *config, opts *suite.Op
 		}
 		o := *opts
 		o.Parallel = 1
-		o.Progress = nil // called from several runs at once
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ws6455/ws6455/autobahn/report"
+	"github.com/ws6455/ws6455/autobahn/suite"
 	"github.com/ws6455/ws6455/wsframe"
 )
 
@@ -125,6 +128,11 @@ func TestWriteTable(t *testing.T) {
 	b.Reset()
 	writeTable(&b, []comparison{{Folder: "x", Rows: []groupRow{{Group: "1", Agree: 3}}}})
 	contains(t, b.String(), "every case agrees")
+
+	b.Reset()
+	writeTable(&b, []comparison{{Folder: "nodews-server", Rows: []groupRow{{Group: "12", Missing: 90}}}})
+	contains(t, b.String(), "nodews-server: 90 cases have no reference verdict")
+	contains(t, b.String(), "no case had a reference verdict to compare with")
 }
 
 func TestParseExplanations(t *testing.T) {
@@ -216,6 +224,13 @@ func TestCrossCheckSample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs cases against every peer")
 	}
+	// The tool runs from the bench directory (the node peer's paths are
+	// relative to it); go test runs from the package's.
+	ref, err := filepath.Abs(refDir)
+	noErr(t, err)
+	explain, err := filepath.Abs("DISAGREEMENTS.md")
+	noErr(t, err)
+	t.Chdir("..")
 	var names []string
 	for _, p := range peers {
 		if strings.HasPrefix(p.folder, "nodews-") {
@@ -227,8 +242,8 @@ func TestCrossCheckSample(t *testing.T) {
 		names = append(names, p.folder)
 	}
 	var out, errs bytes.Buffer
-	code := run(context.Background(), []string{"-ref", refDir, "-peers", strings.Join(names, ","),
-		"-cases", "1.1.1,2.6,5.19,6.3.1,6.4.1,7.1.6,7.5.1", "-explain", "DISAGREEMENTS.md"}, &out, &errs)
+	code := run(context.Background(), []string{"-ref", ref, "-peers", strings.Join(names, ","),
+		"-cases", "1.1.1,2.6,5.19,6.3.1,6.4.1,7.1.6,7.5.1", "-explain", explain}, &out, &errs)
 	if code != 0 {
 		t.Fatalf("exit status %d; stdout:\n%s\nstderr:\n%s", code, out.String(), errs.String())
 	}
@@ -316,5 +331,210 @@ func TestCoderServerStallsOnMaskedGarbage(t *testing.T) {
 				t.Fatalf("the garbage frame (%d bytes) fits in the %d bytes that follow", h.Length, rest)
 			}
 		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a handler may read while run writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeRef writes a reference folder under ref for agent with verdicts.
+func fakeRef(t *testing.T, ref, folder, agent string, v map[string]verdicts) {
+	t.Helper()
+	cases := map[string]report.CaseResult{}
+	for id, x := range v {
+		cases[id] = report.CaseResult{Behavior: x.Behavior, BehaviorClose: x.BehaviorClose}
+	}
+	noErr(t, os.MkdirAll(filepath.Join(ref, folder), 0o755))
+	noErr(t, report.WriteIndex(filepath.Join(ref, folder, "index.json"), report.Index{agent: cases}))
+}
+
+// withPeers replaces the peer list for one test.
+func withPeers(t *testing.T, ps ...*peer) {
+	old := peers
+	peers = ps
+	t.Cleanup(func() { peers = old })
+}
+
+// readOut returns the verdicts of agent in an -out folder's index.json.
+func readOut(t *testing.T, dir, agent string) map[string]verdicts {
+	t.Helper()
+	idx, err := report.ReadIndex(filepath.Join(dir, "index.json"))
+	noErr(t, err)
+	out := map[string]verdicts{}
+	for id, cr := range idx[agent] {
+		out[id] = verdicts{cr.Behavior, cr.BehaviorClose}
+		if _, err := os.Stat(filepath.Join(dir, cr.ReportFile)); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	return out
+}
+
+// TestFolderDoneFirst runs two in-process peers (this project's testee
+// server) and checks that the first folder's table, its disagreement and
+// its complete -out reports are there before the second folder starts,
+// that an old index.json loses the agent's stale verdicts, and that the
+// summary and the exit status come at the end.
+func TestFolderDoneFirst(t *testing.T) {
+	tmp := t.TempDir()
+	ref, out := filepath.Join(tmp, "reference"), filepath.Join(tmp, "out")
+	ok := verdicts{"OK", "OK"}
+	fakeRef(t, ref, "fake-a", "ws6455", map[string]verdicts{"1.1.1": ok, "1.1.2": {"FAILED", "OK"}})
+	fakeRef(t, ref, "fake-b", "ws6455", map[string]verdicts{"1.1.1": ok, "1.1.2": ok})
+	// A stale index from an earlier run: the agent's old case goes, the
+	// other agent stays.
+	noErr(t, os.MkdirAll(filepath.Join(out, "fake-a"), 0o755))
+	noErr(t, report.WriteIndex(filepath.Join(out, "fake-a", "index.json"), report.Index{
+		"ws6455": {"9.9.9": {Behavior: "OK", BehaviorClose: "OK"}},
+		"other":  {"1.1.1": {Behavior: "OK", BehaviorClose: "OK"}},
+	}))
+
+	var stdout syncBuffer
+	var seen string
+	var aOut map[string]verdicts
+	var once sync.Once
+	withPeers(t,
+		&peer{folder: "fake-a", agent: "ws6455", path: "/", handler: ws6455Server},
+		&peer{folder: "fake-b", agent: "ws6455", path: "/", handler: func(w http.ResponseWriter, r *http.Request) {
+			once.Do(func() {
+				seen = stdout.String()
+				aOut = readOut(t, filepath.Join(out, "fake-a"), "ws6455")
+			})
+			ws6455Server(w, r)
+		}},
+	)
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"-ref", ref, "-out", out, "-cases", "1.1.1,1.1.2",
+		"-parallel", "1", "-explain", filepath.Join(tmp, "none.md")}, &stdout, &stderr)
+	equal(t, 1, code, "exit status (an unexplained disagreement)")
+
+	contains(t, seen, "fake-a    all      2      1         1          0")
+	contains(t, seen, "fake-a         1.1.2    real FAILED/OK")
+	if strings.Contains(seen, "fake-b") || strings.Contains(seen, "summary") {
+		t.Fatalf("fake-b or the summary printed before fake-b ran:\n%s", seen)
+	}
+	equal(t, map[string]verdicts{"1.1.1": ok, "1.1.2": ok}, aOut, "fake-a's reports when fake-b starts")
+	idx, err := report.ReadIndex(filepath.Join(out, "fake-a", "index.json"))
+	noErr(t, err)
+	equal(t, 1, len(idx["other"]), "the other agent's verdicts")
+
+	all := stdout.String()
+	contains(t, all, "fake-b    all      2      2         0          0")
+	contains(t, all, "1 unexplained disagreements: fake-a 1.1.2")
+	if i, j := strings.Index(all, "fake-b    all"), strings.Index(all, "summary:"); i < 0 || j < i {
+		t.Fatalf("the summary does not come last:\n%s", all)
+	}
+	equal(t, map[string]verdicts{"1.1.1": ok, "1.1.2": ok}, readOut(t, filepath.Join(out, "fake-b"), "ws6455"), "fake-b's reports")
+}
+
+// TestInterrupted interrupts a run in its second folder, after one of its
+// two cases: the first folder's table and the summary are printed, the
+// second folder's table of its one case done, and its -out index holds
+// that case only; the exit status is 2.
+func TestInterrupted(t *testing.T) {
+	tmp := t.TempDir()
+	ref, out := filepath.Join(tmp, "reference"), filepath.Join(tmp, "out")
+	ok := verdicts{"OK", "OK"}
+	fakeRef(t, ref, "fake-a", "ws6455", map[string]verdicts{"1.1.1": ok, "1.1.2": ok})
+	fakeRef(t, ref, "fake-b", "ws6455", map[string]verdicts{"1.1.1": ok, "1.1.2": ok})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	n := 0
+	withPeers(t,
+		&peer{folder: "fake-a", agent: "ws6455", path: "/", handler: ws6455Server},
+		&peer{folder: "fake-b", agent: "ws6455", path: "/", handler: func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			n++
+			second := n == 2
+			mu.Unlock()
+			if second {
+				cancel() // the interrupt, while the second case starts
+				http.Error(w, "interrupted", http.StatusServiceUnavailable)
+				return
+			}
+			ws6455Server(w, r)
+		}},
+	)
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"-ref", ref, "-out", out, "-cases", "1.1.1,1.1.2",
+		"-parallel", "1", "-explain", filepath.Join(tmp, "none.md")}, &stdout, &stderr)
+	equal(t, 2, code, "exit status")
+	s := stdout.String()
+	contains(t, s, "fake-a    all      2      2         0          0")
+	contains(t, s, "fake-b: stopped after 1 of 2 cases")
+	contains(t, s, "fake-b    all      1      1         0          0")
+	contains(t, s, "summary:")
+	contains(t, stderr.String(), "crosscheck: fake-b: context canceled")
+	equal(t, map[string]verdicts{"1.1.1": ok}, readOut(t, filepath.Join(out, "fake-b"), "ws6455"), "fake-b's reports")
+}
+
+func TestWriteSummary(t *testing.T) {
+	a := comparison{Folder: "a", Rows: []groupRow{{Group: "12", Agree: 3, Disagree: 2, ExplainedDisagree: 1}},
+		Diffs: []diff{{Folder: "a", ID: "12.1.1", Explained: true}, {Folder: "a", ID: "12.1.2"}}}
+	b := comparison{Folder: "b", Rows: []groupRow{{Group: "13", Agree: 4, Missing: 1}}}
+	var w bytes.Buffer
+	writeSummary(&w, []comparison{a, b})
+	s := w.String()
+	contains(t, s, "a      5      3         2          1            1             0")
+	contains(t, s, "b      4      4         0          0            0             1")
+	contains(t, s, "all      9      7         2          1            1             1")
+	contains(t, s, "1 unexplained disagreements: a 12.1.2")
+
+	for _, tc := range []struct {
+		cs   []comparison
+		want string
+	}{
+		{[]comparison{b}, "every case agrees"},
+		{[]comparison{{Folder: "a", Rows: a.Rows, Diffs: a.Diffs[:1]}}, "every disagreement is explained"},
+		{[]comparison{{Folder: "n", Rows: []groupRow{{Group: "12", Missing: 5}}}}, "no case had a reference verdict"},
+	} {
+		w.Reset()
+		writeSummary(&w, tc.cs)
+		contains(t, w.String(), tc.want)
+	}
+}
+
+// TestCollector checks the collector without a peer: a case recorded
+// twice keeps its last result (in the table and on disk), and results
+// after the interrupt or after close are dropped.
+func TestCollector(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res := func(id, behavior string) *suite.Result {
+		return &suite.Result{ID: id, Behavior: behavior, BehaviorClose: "OK"}
+	}
+	var shown []int
+	c := newCollector(ctx, 3, dir, "agent", func(done, total int, _ *suite.Result) { shown = append(shown, done) })
+	first, again, other := res("1.1.1", "FAILED"), res("1.1.1", "OK"), res("1.1.2", "OK")
+	c.add(0, 0, first)
+	c.add(0, 0, again)
+	c.add(0, 0, other)
+	cancel()
+	c.add(0, 0, res("1.1.3", "OK")) // cut short by the interrupt
+	got, err := c.close()
+	noErr(t, err)
+	c.add(0, 0, res("1.1.4", "OK")) // after close: dropped, no panic
+	equal(t, []*suite.Result{again, other}, got, "results")
+	equal(t, []int{1, 1, 2}, shown, "progress counts")
+	equal(t, map[string]verdicts{"1.1.1": {"OK", "OK"}, "1.1.2": {"OK", "OK"}}, readOut(t, dir, "agent"), "reports")
+	if !c.wrote(again) || c.wrote(first) {
+		t.Fatal("wrote does not name the last result of 1.1.1")
 	}
 }
