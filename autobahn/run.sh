@@ -7,11 +7,14 @@
 #                             a stream of one h2c connection, opened with an
 #                             extended CONNECT, in both roles (GODEBUG=http2xconnect=1)
 #   autobahn/run.sh real      the real suite in docker (crossbario/autobahn-testsuite)
-#   autobahn/run.sh peers     the built-in suite against Node's ws (server and
-#                             client), compared case by case with the real
-#                             suite's verdicts for that version; needs node and
-#                             `npm ci --prefix interop/node` (with CI=true a
-#                             missing peer fails, else the test skips)
+#   autobahn/run.sh peers     the built-in suite against Node's ws and Python's
+#                             websockets (server and client), compared case by
+#                             case with the real suite's verdicts for that
+#                             version (for websockets 10.4: its maintainers'
+#                             documented results); needs node and
+#                             `npm ci --prefix interop/node`, and Debian's
+#                             python3-websockets (with CI=true a missing peer
+#                             fails, else the test skips)
 #   autobahn/run.sh auto      real when a docker engine answers, else builtin
 #
 # CASES (default '*') and EXCLUDE select cases for the built-in suite;
@@ -34,7 +37,7 @@ if [ "$mode" = auto ]; then
 fi
 
 if [ "$mode" = peers ]; then
-  WS_AUTOBAHN_PEERS=1 exec go test -count=1 -v -run 'TestNodeWS' ./autobahn/suite
+  WS_AUTOBAHN_PEERS=1 exec go test -count=1 -v -run 'TestNodeWS|TestPythonWebsockets' ./autobahn/suite
 fi
 
 bin=$(mktemp -d)
