@@ -114,30 +114,7 @@ func findPythonWebsockets(t *testing.T, version string) string {
 func startPythonPeer(t *testing.T, python string, args ...string) (<-chan error, *bufio.Reader) {
 	t.Helper()
 	script := filepath.Join("..", "..", "interop", "python", "autobahn_peer.py")
-	cmd := exec.Command(python, append([]string{script}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	status := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		exited <- err
-		status <- err
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	return status, bufio.NewReader(stdout)
+	return startPeerProcess(t, exec.Command(python, append([]string{script}, args...)...))
 }
 
 // compareDocumented checks every result against the documented verdict,

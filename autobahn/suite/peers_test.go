@@ -93,6 +93,14 @@ func startNodeWS(t *testing.T, node, modules string, args ...string) (<-chan err
 	t.Helper()
 	cmd := exec.Command(node, append([]string{filepath.Join("testdata", "peers", "nodews.js")}, args...)...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	return startPeerProcess(t, cmd)
+}
+
+// startPeerProcess starts a peer's script; its stdin stays open until the
+// test ends (the scripts exit when it closes), and it is killed if it has
+// not exited 10 s later. The channel gets the process's exit status.
+func startPeerProcess(t *testing.T, cmd *exec.Cmd) (<-chan error, *bufio.Reader) {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
