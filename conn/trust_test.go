@@ -962,3 +962,38 @@ func TestTrust12NoAllocsWithCancellableContext(t *testing.T) {
 		}
 	}
 }
+
+// A Writer whose message was cut short by its context with no trace
+// (CloseCode 0) reports a later end of the connection: once the
+// connection has failed or closed, its Write and Close return an error
+// with a non-zero CloseCode, as every later call on the Conn does. (Found
+// by TestModel, seed 1796215195622501279 scenario 22: the Writer's Close
+// returned the stale context error after a read had failed the
+// connection with 1011.)
+func TestWriterCutShortThenConnEnds(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		var c *Conn
+		if compressed {
+			c, _ = trustDeflatePair(t)
+		} else {
+			a, _ := tcpPair(t)
+			c = New(a, nil, false, "", nil)
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		w, err := c.Writer(ctx, MessageBinary)
+		require.NoError(t, err)
+		cancel()
+		_, err = w.Write(make([]byte, 64<<10))
+		require.ErrorIs(t, err, context.Canceled, "compressed=%v", compressed)
+		require.Zero(t, CloseCode(err), "nothing went out: the connection stays usable")
+		c.CloseNow()
+		<-c.Done()
+		_, err = w.Write([]byte("more"))
+		require.Error(t, err)
+		require.NotZero(t, CloseCode(err), "compressed=%v: Write after the end: %v", compressed, err)
+		err = w.Close()
+		require.Error(t, err)
+		require.NotZero(t, CloseCode(err), "compressed=%v: Close after the end: %v", compressed, err)
+	}
+}

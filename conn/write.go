@@ -525,7 +525,7 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 		return 0, errWriterClosed
 	}
 	if m.err != nil {
-		return 0, m.err
+		return 0, m.failedErr()
 	}
 	if m.comp != nil {
 		return m.writeCompressed(p)
@@ -582,7 +582,7 @@ func (m *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, errWriterClosed
 	}
 	if m.err != nil {
-		return 0, m.err
+		return 0, m.failedErr()
 	}
 	if m.comp != nil {
 		return io.Copy(struct{ io.Writer }{m}, r)
@@ -615,7 +615,7 @@ func (m *messageWriter) flush(fin bool) error {
 // frame sends one fragment of the message.
 func (m *messageWriter) frame(fin bool, p []byte) error {
 	if m.err != nil {
-		return m.err
+		return m.failedErr()
 	}
 	err := m.c.wr.writeFrame(m.ctx, wsframe.Header{Fin: fin, Rsv: m.rsv, Opcode: m.op}, p)
 	if err == nil {
@@ -644,6 +644,17 @@ func (m *messageWriter) cutShort(err error, fin bool) error {
 	return m.c.failWrite(interrupted("message cut short", err), true)
 }
 
+// failedErr is what a call on a Writer whose message was cut short
+// returns: the error that cut it short, unless that error left the
+// connection usable (CloseCode 0) and the connection has ended since, in
+// which case the call says so, as every call on an ended Conn does.
+func (m *messageWriter) failedErr() error {
+	if CloseCode(m.err) == 0 && m.c.getErr() != nil {
+		return m.c.writeFailedErr()
+	}
+	return m.err
+}
+
 // Close sends the final frame of the message and lets the next message go.
 func (m *messageWriter) Close() error {
 	if m.closed {
@@ -652,7 +663,7 @@ func (m *messageWriter) Close() error {
 	m.closed = true
 	var err error
 	if m.err != nil {
-		err = m.err
+		err = m.failedErr()
 		if m.comp != nil {
 			m.comp.release()
 			m.comp.done()
