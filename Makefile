@@ -38,9 +38,10 @@ lint: vet
 conformance:
 	bash autobahn/run.sh builtin
 
-## peers: the built-in suite against Node's ws in both roles, every verdict
-## compared with the real Autobahn suite's on the same peer (and the sizes of
-## the suite's writes with the real suite's).
+## peers: the built-in suite against Node's ws and Python's websockets in both
+## roles, every verdict compared with the real Autobahn suite's on the same
+## peer (for websockets 10.4: its maintainers' documented results), and the
+## sizes of the suite's writes with the real suite's.
 peers:
 	bash autobahn/run.sh peers
 
