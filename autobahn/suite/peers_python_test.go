@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,23 +174,8 @@ func TestPythonWebsocketsClientMatchesDocs(t *testing.T) {
 	python := findPythonWebsockets(t, pv.Version)
 	cases, err := Select(peerCases, "")
 	require.NoError(t, err)
-	srv := NewServer(cases, t.TempDir(), &Options{})
-	hs := httptest.NewServer(srv)
-	defer func() {
-		hs.Close()
-		srv.Close()
-	}()
-	base := "ws://" + hs.Listener.Addr().String()
-	wait := func(what string, status <-chan error, out *bufio.Reader) {
-		t.Helper()
-		go io.Copy(io.Discard, out)
-		select {
-		case err := <-status:
-			require.NoError(t, err, what)
-		case <-time.After(10 * time.Minute):
-			t.Fatalf("%s did not finish within 10 minutes", what)
-		}
-	}
+	srv, base := startFuzzingServer(t, cases)
+	wait := func(what string, status <-chan error, out *bufio.Reader) { waitPeer(t, what, status, out) }
 	// Count 0 makes the driver ask /getCaseCount, as the maintainers'
 	// client does.
 	status, out := startPythonPeer(t, python, "client", base, "websockets", "1", "1", "0")

@@ -126,6 +126,32 @@ func startPeerProcess(t *testing.T, cmd *exec.Cmd) (<-chan error, *bufio.Reader)
 	return status, bufio.NewReader(stdout)
 }
 
+// startFuzzingServer serves cases with the built-in fuzzing server until
+// the test ends; base is its ws:// address.
+func startFuzzingServer(t *testing.T, cases []*Case) (srv *Server, base string) {
+	t.Helper()
+	srv = NewServer(cases, t.TempDir(), &Options{})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	return srv, "ws://" + hs.Listener.Addr().String()
+}
+
+// waitPeer waits (at most 10 minutes) for a peer's process to exit
+// successfully, discarding what it prints.
+func waitPeer(t *testing.T, what string, status <-chan error, out *bufio.Reader) {
+	t.Helper()
+	go io.Copy(io.Discard, out)
+	select {
+	case err := <-status:
+		require.NoError(t, err, what)
+	case <-time.After(10 * time.Minute):
+		t.Fatalf("%s did not finish within 10 minutes", what)
+	}
+}
+
 // peerCases are the groups of the real suite's reference runs of Node's
 // ws: 1 to 7, 9 and 10 (no compression groups).
 const peerCases = "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*"
@@ -225,23 +251,8 @@ func TestNodeWSClientMatchesRealSuite(t *testing.T) {
 	node, modules := findNodeWS(t, pv.Version)
 	cases, err := Select(peerCases, "")
 	require.NoError(t, err)
-	srv := NewServer(cases, t.TempDir(), &Options{})
-	hs := httptest.NewServer(srv)
-	defer func() {
-		hs.Close()
-		srv.Close()
-	}()
-	base := "ws://" + hs.Listener.Addr().String()
-	wait := func(what string, status <-chan error, out *bufio.Reader) {
-		t.Helper()
-		go io.Copy(io.Discard, out)
-		select {
-		case err := <-status:
-			require.NoError(t, err, what)
-		case <-time.After(10 * time.Minute):
-			t.Fatalf("%s did not finish within 10 minutes", what)
-		}
-	}
+	srv, base := startFuzzingServer(t, cases)
+	wait := func(what string, status <-chan error, out *bufio.Reader) { waitPeer(t, what, status, out) }
 	type proc struct {
 		status <-chan error
 		out    *bufio.Reader
