@@ -175,13 +175,12 @@ func TestPythonWebsocketsClientMatchesDocs(t *testing.T) {
 	cases, err := Select(peerCases, "")
 	require.NoError(t, err)
 	srv, base := startFuzzingServer(t, cases)
-	wait := func(what string, status <-chan error, out *bufio.Reader) { waitPeer(t, what, status, out) }
 	// Count 0 makes the driver ask /getCaseCount, as the maintainers'
 	// client does.
 	status, out := startPythonPeer(t, python, "client", base, "websockets", "1", "1", "0")
-	wait("the python client", status, out)
+	waitPeer(t, "the python client", status, out)
 	// updateReports returns once every result is recorded.
 	status, out = startPythonPeer(t, python, "update", base, "websockets")
-	wait("the python client's updateReports", status, out)
+	waitPeer(t, "the python client's updateReports", status, out)
 	compareDocumented(t, "client", pv.Verdicts["client"], fx, srv.Results("websockets"))
 }

@@ -252,7 +252,6 @@ func TestNodeWSClientMatchesRealSuite(t *testing.T) {
 	cases, err := Select(peerCases, "")
 	require.NoError(t, err)
 	srv, base := startFuzzingServer(t, cases)
-	wait := func(what string, status <-chan error, out *bufio.Reader) { waitPeer(t, what, status, out) }
 	type proc struct {
 		status <-chan error
 		out    *bufio.Reader
@@ -263,10 +262,10 @@ func TestNodeWSClientMatchesRealSuite(t *testing.T) {
 		procs = append(procs, proc{status, out})
 	}
 	for _, p := range procs {
-		wait("a node client", p.status, p.out)
+		waitPeer(t, "a node client", p.status, p.out)
 	}
 	// updateReports returns once every result is recorded.
 	status, out := startNodeWS(t, node, modules, "update", base, "nodews")
-	wait("the node client's updateReports", status, out)
+	waitPeer(t, "the node client's updateReports", status, out)
 	compareVerdicts(t, "client", pv.Verdicts["client"], srv.Results("nodews"), "nodews-client")
 }
